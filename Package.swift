@@ -1,0 +1,60 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Kernels are hot loops over raw pointers: they are built optimised even in debug builds
+// (a -Onone SIMD loop is ~900x slower) and for AVX2 + FMA (see README: needs an AVX2 CPU).
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-Xcc", "-mavx2", "-Xcc", "-mfma"])
+]
+
+let package = Package(
+    name: "Emotion3D",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(
+            name: "Emotion3D",
+            targets: ["GraphCore", "Operators", "Layers", "HDF5", "Vision", "EmotionRecognition"]),
+        .executable(name: "emotion3d", targets: ["emotion3d"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // C libraries at the edges.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+
+        .target(
+            name: "GraphCore",
+            dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
+        .target(
+            name: "Operators",
+            dependencies: ["GraphCore", "CBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: kernelSettings),
+        .target(name: "Layers", dependencies: ["GraphCore", "Operators"]),
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
+        .target(name: "EmotionRecognition", dependencies: ["Layers", "Operators", "GraphCore"]),
+        .executableTarget(
+            name: "emotion3d",
+            dependencies: [
+                "GraphCore", "Operators", "Layers", "HDF5", "EmotionRecognition", "Vision",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Shared test helpers (fixture paths, finite differences), not a product.
+        .target(
+            name: "TestSupport", dependencies: ["GraphCore", "Operators", "HDF5"],
+            path: "Tests/TestSupport"),
+        .testTarget(name: "OperatorsTests", dependencies: ["GraphCore", "Operators", "TestSupport"]),
+        .testTarget(
+            name: "LayersTests",
+            dependencies: ["GraphCore", "Operators", "Layers", "EmotionRecognition", "HDF5", "TestSupport"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision"]),
+    ]
+)

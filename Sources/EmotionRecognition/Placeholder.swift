@@ -1,0 +1,1 @@
+// EmotionRecognition module: see README.md beside this file.

@@ -1,0 +1,1 @@
+// GraphCore module: see README.md beside this file.

@@ -1,0 +1,1 @@
+// HDF5 module: see README.md beside this file.

@@ -1,0 +1,1 @@
+// Layers module: see README.md beside this file.

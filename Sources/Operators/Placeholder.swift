@@ -1,0 +1,1 @@
+// Operators module: see README.md beside this file.

@@ -1,0 +1,1 @@
+// Vision module: see README.md beside this file.
