@@ -1,1 +1,0 @@
-// GraphCore module: see README.md beside this file.

@@ -1,0 +1,17 @@
+import GraphCore
+
+/// `a + b` for two tensors of one shape (also how gradients accumulate).
+public struct Add: ReferenceOperator {
+    public init() {}
+    public var name: String { "add" }
+    public var inPlaceInput: Int? { 0 }
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] { try sameShapes(inputs, name) }
+    public func backward(_ context: BackwardContext) throws -> [Value?] { [context.gradient, context.gradient] }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        [zipMap(inputs[0], inputs[1], +)]
+    }
+
+    static let samples = [OperatorSample("2x3x4", Add(), [.uniform([2, 3, 4]), .uniform([2, 3, 4])])]
+}

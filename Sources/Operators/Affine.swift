@@ -1,0 +1,30 @@
+import GraphCore
+
+/// `scale · x + shift` with constant scalars (negation, momentum blends, learning-rate steps).
+public struct Affine: ReferenceOperator {
+    public let scale: Double
+    public let shift: Double
+    public init(scale: Double, shift: Double = 0) {
+        self.scale = scale
+        self.shift = shift
+    }
+
+    public var name: String { "affine" }
+    public var attributes: KeyValuePairs<String, String> { ["scale": "\(scale)", "shift": "\(shift)"] }
+    public var inPlaceInput: Int? { 0 }
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 1...1, name)
+        return inputs
+    }
+    public func backward(_ context: BackwardContext) throws -> [Value?] {
+        [try context.apply(Affine(scale: scale), context.gradient)]
+    }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        let a = T(scale), b = T(shift)
+        return [map(inputs[0]) { a * $0 + b }]
+    }
+
+    static let samples = [OperatorSample("-0.7x+0.3", Affine(scale: -0.7, shift: 0.3), [.uniform([3, 5])])]
+}

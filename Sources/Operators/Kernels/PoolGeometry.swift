@@ -1,0 +1,60 @@
+import GraphCore
+
+/// Sizes of one 3D pooling, shared by the pooling operators' kernels.
+struct PoolGeometry {
+    let planes: Int, input: Triple, output: Triple, kernel: Triple, stride: Triple, padding: Triple
+
+    init(input x: Shape, output y: Shape, kernel: Triple, stride: Triple, padding: Triple) {
+        planes = x[0] * x[1]
+        input = Triple(x[2], x[3], x[4])
+        output = Triple(y[2], y[3], y[4])
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// The window of output position (od, oh, ow) clipped to the input: start and end per axis,
+    /// plus the divisor PyTorch's average pooling uses with `count_include_pad` (the window
+    /// clipped to the padded input).
+    @inline(__always)
+    func window(_ od: Int, _ oh: Int, _ ow: Int) -> (start: Triple, end: Triple, paddedCount: Int) {
+        let d0 = od * stride.d - padding.d, h0 = oh * stride.h - padding.h, w0 = ow * stride.w - padding.w
+        let d1 = min(d0 + kernel.d, input.d + padding.d), h1 = min(h0 + kernel.h, input.h + padding.h)
+        let w1 = min(w0 + kernel.w, input.w + padding.w)
+        let count = (d1 - d0) * (h1 - h0) * (w1 - w0)
+        return (
+            Triple(max(d0, 0), max(h0, 0), max(w0, 0)),
+            Triple(min(d1, input.d), min(h1, input.h), min(w1, input.w)), count
+        )
+    }
+
+    /// Flat input offset (within a plane) of the first maximum of the window, PyTorch's tie rule.
+    @inline(__always)
+    func argmax<T: KernelScalar>(_ plane: UnsafePointer<T>, _ od: Int, _ oh: Int, _ ow: Int) -> Int {
+        let (start, end, _) = window(od, oh, ow)
+        var best = -T.infinity, bestIndex = (start.d * input.h + start.h) * input.w + start.w
+        for d in start.d..<end.d {
+            for h in start.h..<end.h {
+                for w in start.w..<end.w {
+                    let index = (d * input.h + h) * input.w + w
+                    let value = plane[index]
+                    if value > best || value.isNaN {
+                        best = value
+                        bestIndex = index
+                        if value.isNaN { return index }
+                    }
+                }
+            }
+        }
+        return bestIndex
+    }
+}
+
+/// Shape rule shared by the pooling operators: PyTorch's limits (padding at most half the kernel).
+func poolShape(_ x: Shape, kernel: Triple, stride: Triple, padding: Triple, _ name: String) throws(ShapeError) -> Shape {
+    for (k, p) in zip(kernel.array, padding.array) where p * 2 > k {
+        throw ShapeError("\(name) padding \(padding) must be at most half the kernel \(kernel)")
+    }
+    let out = try slidingShape(x, kernel: kernel, stride: stride, padding: padding, name)
+    return [x[0], x[1], out.d, out.h, out.w]
+}

@@ -1,0 +1,74 @@
+import GraphCore
+
+/// Matrix product of 2D tensors with optional transposes: `op(a) · op(b)`.
+/// A dense layer is `matmul(x [N, F], w [O, F], transposeB: true)` → `[N, O]`.
+public struct MatMul: ReferenceOperator {
+    public let transposeA: Bool
+    public let transposeB: Bool
+    public init(transposeA: Bool = false, transposeB: Bool = false) {
+        self.transposeA = transposeA
+        self.transposeB = transposeB
+    }
+
+    public var name: String { "matmul" }
+    public var attributes: KeyValuePairs<String, String> { ["transpose_a": "\(transposeA)", "transpose_b": "\(transposeB)"] }
+
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 2...2, name)
+        let a = inputs[0], b = inputs[1]
+        guard a.rank == 2, b.rank == 2 else { throw ShapeError("matmul expects 2D operands, got \(a) and \(b)") }
+        let (m, ka) = transposeA ? (a[1], a[0]) : (a[0], a[1])
+        let (kb, n) = transposeB ? (b[1], b[0]) : (b[0], b[1])
+        guard ka == kb else {
+            throw ShapeError(transposeB && !transposeA
+                ? "expected \(kb) input features, got \(ka)"
+                : "matmul inner sizes differ: \(ka) vs \(kb)")
+        }
+        return [[m, n]]
+    }
+
+    /// For C = op(A)·op(B): dA = dC·op(B)ᵀ (transposed back if A was), dB likewise.
+    public func backward(_ context: BackwardContext) throws -> [Value?] {
+        let g = context.gradient, a = context.inputs[0], b = context.inputs[1]
+        let da: Value? =
+            context.needsGradient[0]
+            ? (transposeA
+                ? try context.apply(MatMul(transposeA: transposeB, transposeB: true), b, g)
+                : try context.apply(MatMul(transposeA: false, transposeB: !transposeB), g, b)) : nil
+        let db: Value? =
+            context.needsGradient[1]
+            ? (transposeB
+                ? try context.apply(MatMul(transposeA: true, transposeB: transposeA), g, a)
+                : try context.apply(MatMul(transposeA: !transposeA, transposeB: false), a, g)) : nil
+        return [da, db]
+    }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        let a = inputs[0], b = inputs[1]
+        let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+        let n = transposeB ? b.shape[0] : b.shape[1]
+        // Strides of op(A)[i, p] and op(B)[p, j] in the stored layouts.
+        let (ai, ap) = transposeA ? (1, m) : (k, 1)
+        let (bp, bj) = transposeB ? (1, k) : (n, 1)
+        var c = [T](repeating: 0, count: m * n)
+        a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                for i in 0..<m {
+                    for p in 0..<k {
+                        let scale = pa[i * ai + p * ap]
+                        if scale == 0 { continue }
+                        for j in 0..<n { c[i * n + j] += scale * pb[p * bp + j * bj] }
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: [m, n], scalars: c)]
+    }
+
+    static let samples: [OperatorSample] = [(false, false), (false, true), (true, false), (true, true)].map { ta, tb in
+        OperatorSample(
+            "ta \(ta) tb \(tb)", MatMul(transposeA: ta, transposeB: tb),
+            [.uniform(ta ? [4, 3] : [3, 4]), .uniform(tb ? [5, 4] : [4, 5])])
+    }
+}

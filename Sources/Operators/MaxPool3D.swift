@@ -1,0 +1,159 @@
+import GraphCore
+
+/// 3D max pooling over `[N, C, D, H, W]`; padded positions never win (PyTorch pads with −∞).
+public struct MaxPool3D: ReferenceOperator {
+    public let kernel: Triple, stride: Triple, padding: Triple
+    public init(kernel: Triple, stride: Triple, padding: Triple = Triple(0)) {
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var name: String { "max_pool3d" }
+    public var attributes: KeyValuePairs<String, String> {
+        ["kernel": kernel.description, "stride": stride.description, "padding": padding.description]
+    }
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 1...1, name)
+        return [try poolShape(inputs[0], kernel: kernel, stride: stride, padding: padding, name)]
+    }
+    public func backward(_ context: BackwardContext) throws -> [Value?] {
+        [try context.apply(MaxPool3DBackward(kernel: kernel, stride: stride, padding: padding), context.gradient, context.inputs[0])]
+    }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        [maxPoolGather(inputs[0], from: inputs[0], kernel: kernel, stride: stride, padding: padding)]
+    }
+
+    static let samples = [
+        OperatorSample("2x2x2", MaxPool3D(kernel: Triple(2), stride: Triple(2)), [.distinct([1, 2, 4, 4, 5])]),
+        OperatorSample(
+            "paper's last pool", MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(2), padding: Triple(0, 1, 1)),
+            [.distinct([2, 2, 1, 3, 3])]),
+    ]
+}
+
+/// `values` read at the positions where `x` has its window maxima (shape of the pooled output).
+/// Max pooling is the case `values == x`; the backward of `MaxPool3DBackward` gathers gradients.
+func maxPoolGather<T: KernelScalar>(
+    _ values: Tensor<T>, from x: Tensor<T>, kernel: Triple, stride: Triple, padding: Triple
+) -> Tensor<T> {
+    let shape = x.shape
+    let out = Triple(
+        slidingOutput(shape[2], kernel: kernel.d, stride: stride.d, padding: padding.d),
+        slidingOutput(shape[3], kernel: kernel.h, stride: stride.h, padding: padding.h),
+        slidingOutput(shape[4], kernel: kernel.w, stride: stride.w, padding: padding.w))
+    let outShape: Shape = [shape[0], shape[1], out.d, out.h, out.w]
+    let g = PoolGeometry(input: shape, output: outShape, kernel: kernel, stride: stride, padding: padding)
+    var y = [T](repeating: 0, count: outShape.count)
+    x.scalars.withUnsafeBufferPointer { xp in
+        values.scalars.withUnsafeBufferPointer { vp in
+            for plane in 0..<g.planes {
+                let xs = xp.baseAddress! + plane * g.input.product, vs = vp.baseAddress! + plane * g.input.product
+                var o = plane * g.output.product
+                for od in 0..<out.d {
+                    for oh in 0..<out.h {
+                        for ow in 0..<out.w {
+                            y[o] = vs[g.argmax(xs, od, oh, ow)]
+                            o += 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return Tensor(shape: outShape, scalars: y)
+}
+
+/// Backward-only: scatters `dy` to the window maxima of `x`. Linear in `dy`; piecewise constant
+/// in `x` (no gradient flows to `x`).
+public struct MaxPool3DBackward: ReferenceOperator {
+    public let kernel: Triple, stride: Triple, padding: Triple
+    public init(kernel: Triple, stride: Triple, padding: Triple) {
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var name: String { "max_pool3d_backward" }
+    public var attributes: KeyValuePairs<String, String> {
+        ["kernel": kernel.description, "stride": stride.description, "padding": padding.description]
+    }
+    public func isDifferentiable(input index: Int) -> Bool { index == 0 }
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 2...2, name)
+        let pooled = try poolShape(inputs[1], kernel: kernel, stride: stride, padding: padding, name)
+        guard inputs[0] == pooled else { throw ShapeError("\(name) expects dy \(pooled) for input \(inputs[1]), got \(inputs[0])") }
+        return [inputs[1]]
+    }
+    public func backward(_ context: BackwardContext) throws -> [Value?] {
+        [try context.apply(MaxPool3DGather(kernel: kernel, stride: stride, padding: padding), context.gradient, context.inputs[1]), nil]
+    }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        let dy = inputs[0], x = inputs[1]
+        let g = PoolGeometry(input: x.shape, output: dy.shape, kernel: kernel, stride: stride, padding: padding)
+        var dx = [T](repeating: 0, count: x.shape.count)
+        x.scalars.withUnsafeBufferPointer { xp in
+            for plane in 0..<g.planes {
+                let xs = xp.baseAddress! + plane * g.input.product
+                var o = plane * g.output.product
+                for od in 0..<g.output.d {
+                    for oh in 0..<g.output.h {
+                        for ow in 0..<g.output.w {
+                            dx[plane * g.input.product + g.argmax(xs, od, oh, ow)] += dy.scalars[o]
+                            o += 1
+                        }
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: x.shape, scalars: dx)]
+    }
+
+    static let samples = [
+        OperatorSample(
+            "2x2x2", MaxPool3DBackward(kernel: Triple(2), stride: Triple(2), padding: Triple(0)),
+            [.uniform([1, 2, 2, 2, 2]), .distinct([1, 2, 4, 4, 5])]),
+        OperatorSample(
+            "overlapping windows", MaxPool3DBackward(kernel: Triple(1, 3, 3), stride: Triple(1, 1, 1), padding: Triple(0, 1, 1)),
+            [.uniform([1, 1, 2, 3, 3]), .distinct([1, 1, 2, 3, 3])]),
+    ]
+}
+
+/// Backward-only: `g` read at the window maxima of `x` (the transpose of `MaxPool3DBackward`).
+public struct MaxPool3DGather: ReferenceOperator {
+    public let kernel: Triple, stride: Triple, padding: Triple
+    public init(kernel: Triple, stride: Triple, padding: Triple) {
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var name: String { "max_pool3d_gather" }
+    public var attributes: KeyValuePairs<String, String> {
+        ["kernel": kernel.description, "stride": stride.description, "padding": padding.description]
+    }
+    public func isDifferentiable(input index: Int) -> Bool { index == 0 }
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 2...2, name)
+        guard inputs[0] == inputs[1] else { throw ShapeError("\(name) expects values shaped like x \(inputs[1]), got \(inputs[0])") }
+        return [try poolShape(inputs[1], kernel: kernel, stride: stride, padding: padding, name)]
+    }
+    public func backward(_ context: BackwardContext) throws -> [Value?] {
+        [try context.apply(MaxPool3DBackward(kernel: kernel, stride: stride, padding: padding), context.gradient, context.inputs[1]), nil]
+    }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        [maxPoolGather(inputs[0], from: inputs[1], kernel: kernel, stride: stride, padding: padding)]
+    }
+
+    static let samples = [
+        OperatorSample(
+            "2x2x2", MaxPool3DGather(kernel: Triple(2), stride: Triple(2), padding: Triple(0)),
+            [.uniform([1, 2, 4, 4, 5]), .distinct([1, 2, 4, 4, 5])])
+    ]
+}

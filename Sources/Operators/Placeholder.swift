@@ -1,1 +1,0 @@
-// Operators module: see README.md beside this file.

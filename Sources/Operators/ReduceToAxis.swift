@@ -1,0 +1,47 @@
+import GraphCore
+
+/// Sums over every axis but `axis`, times `scale`: `[N, C, …] → [C]` for axis 1 (bias gradients,
+/// BatchNorm means with scale 1/M), `[N, K] → [N]` for axis 0 (row sums).
+public struct ReduceToAxis: ReferenceOperator {
+    public let axis: Int
+    public let scale: Double
+    public init(axis: Int, scale: Double = 1) {
+        self.axis = axis
+        self.scale = scale
+    }
+
+    public var name: String { "reduce_to_axis" }
+    public var attributes: KeyValuePairs<String, String> { ["axis": "\(axis)", "scale": "\(scale)"] }
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 1...1, name)
+        guard axis >= 0, axis < inputs[0].rank else { throw ShapeError("\(name) axis \(axis) is outside \(inputs[0])") }
+        return [[inputs[0][axis]]]
+    }
+    public func backward(_ context: BackwardContext) throws -> [Value?] {
+        [try context.apply(BroadcastAxis(axis: axis, shape: context.shape(context.inputs[0]), scale: scale), context.gradient)]
+    }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        let shape = inputs[0].shape, channels = shape[axis]
+        let inner = shape.dims[(axis + 1)...].reduce(1, *), outer = shape.dims[..<axis].reduce(1, *)
+        var sums = [T](repeating: 0, count: channels)
+        inputs[0].scalars.withUnsafeBufferPointer { x in
+            for n in 0..<outer {
+                for c in 0..<channels {
+                    let base = (n * channels + c) * inner
+                    var sum: T = 0
+                    for k in 0..<inner { sum += x[base + k] }
+                    sums[c] += sum
+                }
+            }
+        }
+        let s = T(scale)
+        return [Tensor(shape: [channels], scalars: sums.map { $0 * s })]
+    }
+
+    static let samples = [
+        OperatorSample("channels of 5D", ReduceToAxis(axis: 1, scale: 0.5), [.uniform([2, 3, 2, 2, 3])]),
+        OperatorSample("rows", ReduceToAxis(axis: 0), [.uniform([4, 3])]),
+    ]
+}
