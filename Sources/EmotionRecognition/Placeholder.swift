@@ -1,1 +1,0 @@
-// EmotionRecognition module: see README.md beside this file.

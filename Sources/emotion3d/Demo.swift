@@ -1,0 +1,52 @@
+import ArgumentParser
+import EmotionRecognition
+import Foundation
+import Layers
+
+/// Builds the paper's network from the DSL, prints its layer table, and runs one training step.
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the paper's network, print its layer table, and run one training step on random data.")
+
+    @Option(help: "Clips in the training batch.")
+    var batch = 2
+
+    @Option(help: "Seed of the weights, the random clips and dropout.")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Train the small configuration (48×48, filters / 4) instead of the full-size network.")
+    var small = false
+
+    @Option(help: "Write the training graph in Graphviz DOT to this file.")
+    var dot: String?
+
+    func run() throws {
+        let network = small ? PaperNetwork.small : PaperNetwork()
+        let model = try network.model()
+        let inference = try model.build(batchSize: 1, mode: .inference)
+        print("The paper's network (\(network.channels)×\(network.frames)×\(network.height)×\(network.width) input, \(network.classes) classes):")
+        print(inference.layerTable())
+        if let flatten = inference.layers.first(where: { $0.summary == "Flatten" }) {
+            print("features after group 5: \(flatten.outputShape[1])")
+        }
+        print("trainable parameters: \(inference.parameterCount)")
+
+        let training = try model.build(batchSize: batch, mode: .training, loss: LossOptions())
+        try training.addSGDStep(learningRate: 1e-4)
+        if let dot { try training.graph.dotDump().write(toFile: dot, atomically: true, encoding: .utf8) }
+        print("\ntraining graph: \(training.graph.nodes.count) nodes (forward, backward and SGD update)")
+
+        var generator = SeededGenerator(seed: seed)
+        let inputShape = training.graph.shape(of: training.input)
+        let clips = Tensor<Float>(shape: inputShape, scalars: (0..<inputShape.count).map { _ in generator.nextUnitFloat() })
+        let labels = Tensor<Float>(shape: [batch], scalars: (0..<batch).map { _ in Float(generator.next() % UInt64(network.classes)) })
+        let session = try Session(graph: training.graph, values: training.initialValues(seed: seed), seed: seed)
+        let feeds = ["input": clips, "labels": labels]
+
+        let start = Date()
+        let first = try session.run([training.loss!], inputs: feeds)[training.loss!]!.scalars[0]
+        let seconds = Date().timeIntervalSince(start)
+        let second = try session.run([training.loss!], inputs: feeds, applyUpdates: false)[training.loss!]!.scalars[0]
+        print(String(format: "one training step on a random batch of %d: loss %.5f → %.5f after the step (%.1f s, reference kernels)", batch, first, second, seconds))
+    }
+}
