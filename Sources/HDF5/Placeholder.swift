@@ -1,1 +1,0 @@
-// HDF5 module: see README.md beside this file.
