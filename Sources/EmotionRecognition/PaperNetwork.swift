@@ -124,3 +124,72 @@ public struct PaperNetwork: Sendable, Codable, Hashable {
         return network
     }
 }
+
+/// Table 1's choices that do not change the graph but the training around it.
+public struct TrainingChoices: Sendable, Codable, Hashable {
+    public enum Optimizer: String, Sendable, Codable, CaseIterable { case lookaheadAdam = "lookahead_adam", adam }
+    public var optimizer: Optimizer = .adam
+    /// Contrast Limited Adaptive Histogram Equalisation on the faces (clip limit 2, 8×8 tiles).
+    public var clahe = false
+    /// Pixels scaled to [−1, 1] instead of [0, 1].
+    public var normalization = false
+    /// Class-frequency weights in the loss.
+    public var lossWeights = false
+    public var initialization: WeightInitialization = .xavierUniform
+    public init() {}
+}
+
+extension PaperNetwork {
+    /// The architecture description of this network with the hyper-parameters that produced it.
+    public func architecture(name: String, training: TrainingChoices) throws -> Architecture {
+        let hyperparameters: [String: HyperValue] = [
+            "optimizer": .string(training.optimizer.rawValue), "clahe": .flag(training.clahe),
+            "normalization": .flag(training.normalization), "activation": .string(activation.rawValue),
+            "loss_weights": .flag(training.lossWeights), "temporal_size": .number(Double(temporalKernel)),
+            "initializer": .string(training.initialization.rawValue), "pooling": .string(pooling.rawValue),
+            "second_conv": .flag(secondConvInFirstGroups), "dropout": .number(dropout),
+        ]
+        return Architecture(name: name, model: try model(), initialization: training.initialization, hyperparameters: hyperparameters)
+    }
+
+    /// The paper's CK+ model (Table 2): Adam, CLAHE, no normalisation, ReLU, no loss weights,
+    /// temporal size 3, Xavier uniform, average pooling, no second conv, dropout 0.2511.
+    public static func ckPlus() -> (network: PaperNetwork, training: TrainingChoices) {
+        var network = PaperNetwork()
+        network.activation = .relu
+        network.pooling = .average
+        network.temporalKernel = 3
+        network.dropout = 0.2511
+        var training = TrainingChoices()
+        training.optimizer = .adam
+        training.clahe = true
+        training.initialization = .xavierUniform
+        return (network, training)
+    }
+
+    /// The paper's Oulu-CASIA model (Table 3): Lookahead+Adam, no CLAHE, normalisation, LeakyReLU,
+    /// no loss weights, temporal size 3, PyTorch's default init, max pooling, no second conv, dropout 0.4233.
+    public static func ouluCASIA() -> (network: PaperNetwork, training: TrainingChoices) {
+        var network = PaperNetwork()
+        network.activation = .leakyRelu
+        network.pooling = .max
+        network.temporalKernel = 3
+        network.dropout = 0.4233
+        network.classes = 6
+        var training = TrainingChoices()
+        training.optimizer = .lookaheadAdam
+        training.normalization = true
+        training.initialization = .pytorchDefault
+        return (network, training)
+    }
+
+    /// The built-in architecture files of `Graphs/`: the two paper models and the search's base template.
+    public static func builtInArchitectures() throws -> [(file: String, architecture: Architecture)] {
+        let ck = ckPlus(), oulu = ouluCASIA()
+        return [
+            ("paper-ckplus.json", try ck.network.architecture(name: "paper-ckplus", training: ck.training)),
+            ("paper-oulu-casia.json", try oulu.network.architecture(name: "paper-oulu-casia", training: oulu.training)),
+            ("search-template.json", try PaperNetwork().architecture(name: "search-template", training: TrainingChoices())),
+        ]
+    }
+}

@@ -9,6 +9,8 @@ public protocol Layer: Sendable {
     var summary: String { get }
     /// Whether the builder records this layer as one row of the layer table (containers do not).
     var isContainer: Bool { get }
+    /// The layer's complete description, for the architecture JSON.
+    var spec: LayerSpec { get }
 }
 
 extension Layer {
