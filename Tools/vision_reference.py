@@ -204,7 +204,8 @@ def make_ops():
     write_pgm(os.path.join(ops, "astro_rgb64_gray.pgm"), cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
     g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     s, sq, t = cv2.integral3(g, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
-    np.save(os.path.join(ops, "astro_rgb64_integral.npy"), s.astype(np.int32))
+    with open(os.path.join(ops, "astro_rgb64_integral.i32"), "wb") as f:
+        f.write(s.astype("<i4").tobytes())
     with open(os.path.join(ops, "astro_rgb64_tilted.i32"), "wb") as f:
         f.write(t.astype("<i4").tobytes())
     with open(os.path.join(ops, "manifest.json"), "w") as f:

@@ -56,14 +56,14 @@ public struct RGBImage: Sendable, Equatable {
     }
 
     /// Luma with OpenCV's `cvtColor(RGB2GRAY)` fixed-point weights:
-    /// `(4899 R + 9617 G + 1868 B + 8192) >> 14` (0.299, 0.587, 0.114).
+    /// `(9798 R + 19235 G + 3735 B + 16384) >> 15` (0.299, 0.587, 0.114; OpenCV 4.x, bit-exact).
     public func gray() -> GrayImage {
         var out = [UInt8](repeating: 0, count: width * height)
         pixels.withUnsafeBufferPointer { s in
             out.withUnsafeMutableBufferPointer { d in
                 for i in 0..<d.count {
                     let r = Int32(s[3 * i]), g = Int32(s[3 * i + 1]), b = Int32(s[3 * i + 2])
-                    d[i] = UInt8(truncatingIfNeeded: (r &* 4899 &+ g &* 9617 &+ b &* 1868 &+ 8192) >> 14)
+                    d[i] = UInt8(truncatingIfNeeded: (r &* 9798 &+ g &* 19235 &+ b &* 3735 &+ 16384) >> 15)
                 }
             }
         }
