@@ -226,7 +226,8 @@ DETECT_CASES = [
     ("group", "haarcascades/haarcascade_frontalface_default.xml", 1.1, 5, 24),
     ("group", "haarcascades/haarcascade_frontalface_alt2.xml", 1.05, 3, 24),
     ("group", "lbpcascades/lbpcascade_frontalface_improved.xml", 1.1, 3, 30),
-    ("astro256", "haarcascades/haarcascade_eye_tree_eyeglasses.xml", 1.1, 3, 10),
+    ("astro", "haarcascades/haarcascade_eye_tree_eyeglasses.xml", 1.1, 3, 20),   # trees + tilted features
+    ("astro", "haarcascades/haarcascade_smile.xml", 1.1, 3, 20),                  # tilted, many boxes
     ("astro256", "haarcascades/haarcascade_frontalface_alt_tree.xml", 1.1, 3, 24),
 ]
 
@@ -245,7 +246,8 @@ def make_detect():
         assert not cc.empty(), cascade
         boxes = cc.detectMultiScale(images[name], scaleFactor=sf, minNeighbors=mn, minSize=(ms, ms))
         boxes = [list(map(int, b)) for b in boxes]
-        cases.append({"image": name + ".pgm", "cascade": cascade, "scaleFactor": sf, "minNeighbors": mn,
+        raw = len(cc.detectMultiScale(images[name], scaleFactor=sf, minNeighbors=0, minSize=(ms, ms)))
+        cases.append({"raw": raw, "image": name + ".pgm", "cascade": cascade, "scaleFactor": sf, "minNeighbors": mn,
                       "minSize": ms, "boxes": boxes})
         print("detect:", name, os.path.basename(cascade), boxes)
     # bit-exact pyramid level (INTER_LINEAR_EXACT) used by detectMultiScale
