@@ -22,6 +22,8 @@ public enum VisionError: Error, Equatable, CustomStringConvertible {
     case inconsistentFrameSize(path: String, expected: String, found: String)
     /// A cascade XML file that cannot be used.
     case invalidCascade(path: String, reason: String)
+    /// No face in any frame of a sequence while the centre-crop fallback is off.
+    case noFaceFound(path: String)
     /// An argument outside its documented range.
     case invalidArgument(String)
 
@@ -37,6 +39,7 @@ public enum VisionError: Error, Equatable, CustomStringConvertible {
         case .emptySequence(let p): return "\(p): the folder holds no PNG or JPEG frame"
         case .inconsistentFrameSize(let p, let e, let f): return "\(p): frame size \(f) differs from the sequence's \(e)"
         case .invalidCascade(let p, let r): return "\(p): not a usable OpenCV cascade (\(r))"
+        case .noFaceFound(let p): return "\(p): no face found in any frame (turn on the centre-crop fallback to keep the sequence)"
         case .invalidArgument(let m): return "invalid argument: \(m)"
         }
     }
