@@ -7,8 +7,8 @@ Usage:
   media   tiny test videos and image sequences (needs the ffmpeg CLI: apt-get install -y ffmpeg)
   ops     CLAHE, resize, rotation, contrast, flip references (PGM) on real face photographs
   detect  cv2.CascadeClassifier.detectMultiScale boxes (JSON) with Debian's opencv-data cascades
-  bench   times OpenCV's Python preprocessing pipeline on Fixtures/vision/media/face_h264.mp4 and, when
-          given --swift, the Swift pipeline through `swift run` of the benchmark test binary
+  bench   times OpenCV's Python preprocessing pipeline on Fixtures/vision/media/face_h264.mp4
+          (Tools/vision_bench.sh runs it together with the Swift pipeline)
 
 Face photographs come from scikit-image's bundled data (installed from PyPI):
   astronaut  Eileen Collins, NASA Great Images, public domain ("no known copyright restrictions")
@@ -257,8 +257,60 @@ def make_detect():
         json.dump({"opencv": cv2.__version__, "cases": cases}, f, indent=1)
 
 
+# ---------------------------------------------------------------------------------------------- bench
+def opencv_pipeline(path, cc, clahe, n=10, size=112, margin=0.2):
+    """The same steps as Vision's ClipBuilder: decode all frames, keep the last n, detect per frame,
+    median face box with margin, crop, resize (INTER_AREA), CLAHE."""
+    cap = cv2.VideoCapture(path)
+    frames = []
+    total = 0
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        total += 1
+        frames.append(f)
+        if len(frames) > n:
+            frames.pop(0)
+    grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+    boxes = []
+    for g in grays:
+        d = cc.detectMultiScale(g, scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))
+        if len(d):
+            boxes.append(max(d, key=lambda b: b[2] * b[3]))
+    h, w = grays[0].shape
+    if boxes:
+        b = np.median(np.array(boxes), axis=0)
+        side = int(round(max(b[2], b[3]) * (1 + 2 * margin)))
+        side = min(side, w, h)
+        x = int(round(b[0] + b[2] / 2 - side / 2))
+        y = int(round(b[1] + b[3] / 2 - side / 2))
+        x, y = min(max(x, 0), w - side), min(max(y, 0), h - side)
+    else:
+        side = min(w, h)
+        x, y = (w - side) // 2, (h - side) // 2
+    out = [clahe.apply(cv2.resize(g[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA))
+           for g in grays]
+    return out, total
+
+
+def bench(reps=20):
+    path = os.path.join(FIX, "media", "face_h264.mp4")
+    cc = cv2.CascadeClassifier(os.path.join(CASCADES, "haarcascades/haarcascade_frontalface_default.xml"))
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    out, total = opencv_pipeline(path, cc, clahe)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        opencv_pipeline(path, cc, clahe)
+    dt = time.perf_counter() - t0
+    print("VISION_BENCH opencv %s (%d threads): %d runs of %s: %.2f ms/sequence, %.1f clip frames/s, "
+          "%.1f decoded frames/s" % (cv2.__version__, cv2.getNumThreads(), reps, os.path.basename(path),
+                                      1000 * dt / reps, reps * len(out) / dt, reps * total / dt))
+
+
 if __name__ == "__main__":
-    what = [a for a in sys.argv[1:] if not a.startswith("--")] or ["media", "ops", "detect"]
+    args = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith("--") and sys.argv[i] != "--reps"]
+    what = args or ["media", "ops", "detect"]
     for w in what:
         {"media": make_media, "ops": make_ops, "detect": make_detect,
-         "bench": lambda: __import__("vision_bench").main()}[w]()
+         "bench": lambda: bench(int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 20)}[w]()

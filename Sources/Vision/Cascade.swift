@@ -225,6 +225,12 @@ public final class CascadeClassifier: Sendable {
         let workW = max(stride - windowWidth, 0), workH = max(sh + 1 - windowHeight, 0)
         let winW = cvRound(Float(windowWidth) * scale), winH = cvRound(Float(windowHeight) * scale)
         var found: [Rect] = []
+        if featureType == .haar && stumpsOnly {
+            scanHaarStumps(ii, stride: stride, workW: workW, workH: workH, yStep: yStep) { x, y in
+                found.append(Rect(x: cvRound(Float(x) * scale), y: cvRound(Float(y) * scale), width: winW, height: winH))
+            }
+            return found
+        }
         let eval = makeEvaluator(stride: stride)
         ii.sum.withUnsafeBufferPointer { sum in
             ii.sqsum.withUnsafeBufferPointer { sq in
@@ -247,6 +253,92 @@ public final class CascadeClassifier: Sendable {
             }
         }
         return found
+    }
+
+    /// The fast path for stump cascades with Haar features (the frontal-face cascades): one flat table per
+    /// scale, raw pointers, the same Float arithmetic as `Evaluator`.
+    func scanHaarStumps(_ ii: IntegralImages, stride s: Int, workW: Int, workH: Int, yStep: Int,
+                        accept: (Int, Int) -> Void) {
+        let nn = nodes.count
+        var ofs = [Int](repeating: 0, count: nn * 12)
+        var wts = [Float](repeating: 0, count: nn * 3)
+        var thr = [Float](repeating: 0, count: nn), lv = thr, rv = thr
+        var tiltedNode = [Bool](repeating: false, count: nn)
+        for (i, nd) in nodes.enumerated() {
+            let f = haarFeatures[Int(nd.feature)]
+            for k in 0..<f.rects.count {
+                let r = f.rects[k]
+                let x = Int(r.x), y = Int(r.y), w = Int(r.w), h = Int(r.h)
+                let o: [Int] = f.tilted
+                    ? [x + s * y, x - h + s * (y + h), x + w + s * (y + w), x + w - h + s * (y + w + h)]
+                    : [x + s * y, x + w + s * y, x + s * (y + h), x + w + s * (y + h)]
+                for j in 0..<4 { ofs[i * 12 + k * 4 + j] = o[j] }
+                wts[i * 3 + k] = r.weight
+            }
+            tiltedNode[i] = f.tilted
+            thr[i] = nd.threshold
+            // stump: left/right ≤ 0 are leaf indices of the tree
+            let tr = trees[i]  // one node per tree
+            lv[i] = leaves[Int(tr.firstLeaf - nd.left)]
+            rv[i] = leaves[Int(tr.firstLeaf - nd.right)]
+        }
+        let stageN = stages.map { $0.treeCount }, stageT = stages.map { Double($0.threshold) }
+        let nx = 1, ny = 1, nw = windowWidth - 2, nh = windowHeight - 2
+        let n0 = nx + s * ny, n1 = nx + nw + s * ny, n2 = nx + s * (ny + nh), n3 = nx + nw + s * (ny + nh)
+        let area = Double(nw * nh)
+        ofs.withUnsafeBufferPointer { O in wts.withUnsafeBufferPointer { W in thr.withUnsafeBufferPointer { T in
+        lv.withUnsafeBufferPointer { L in rv.withUnsafeBufferPointer { R in tiltedNode.withUnsafeBufferPointer { TN in
+        stageN.withUnsafeBufferPointer { SN in stageT.withUnsafeBufferPointer { ST in
+        ii.sum.withUnsafeBufferPointer { SUM in ii.sqsum.withUnsafeBufferPointer { SQ in ii.tilted.withUnsafeBufferPointer { TL in
+            let o = O.baseAddress!, w = W.baseAddress!, t = T.baseAddress!, l = L.baseAddress!, r = R.baseAddress!
+            let nstages = SN.count
+            let anyTilted = hasTilted
+            var y = 0
+            while y < workH {
+                var x = 0
+                while x < workW {
+                    let p = y * s + x
+                    let sp = SUM.baseAddress! + p, qp = SQ.baseAddress! + p
+                    let tp = TL.baseAddress.map { $0 + p }
+                    let valsum = sp[n0] &- sp[n1] &- sp[n2] &+ sp[n3]
+                    let valsq = qp[n0] &- qp[n1] &- qp[n2] &+ qp[n3]
+                    var nf = area * Double(valsq) - Double(valsum) * Double(valsum)
+                    var result = -1
+                    if nf > 0 {
+                        nf = nf.squareRoot()
+                        let vnf = Float(1 / nf)
+                        if area * Double(vnf) < 0.1 {
+                            result = 1
+                            var node = 0
+                            for si in 0..<nstages {
+                                var sum = 0.0
+                                let end = node + SN[si]
+                                while node < end {
+                                    let base = anyTilted && TN[node] ? tp! : sp
+                                    let q = o + node * 12
+                                    let r0 = base[q[0]] &- base[q[1]] &- base[q[2]] &+ base[q[3]]
+                                    let r1 = base[q[4]] &- base[q[5]] &- base[q[6]] &+ base[q[7]]
+                                    var v = w[node * 3] * Float(r0) + w[node * 3 + 1] * Float(r1)
+                                    let w2 = w[node * 3 + 2]
+                                    if w2 != 0 {
+                                        let r2 = base[q[8]] &- base[q[9]] &- base[q[10]] &+ base[q[11]]
+                                        v += w2 * Float(r2)
+                                    }
+                                    v *= vnf
+                                    sum += Double(v < t[node] ? l[node] : r[node])
+                                    node += 1
+                                }
+                                if sum < ST[si] { result = -si; break }
+                            }
+                        }
+                    }
+                    if result > 0 { accept(x, y) }
+                    if result == 0 { x += yStep }
+                    x += yStep
+                }
+                y += yStep
+            }
+        } } } } } } } } } } }
     }
 
     func makeEvaluator(stride: Int) -> Evaluator {
