@@ -1,1 +1,0 @@
-// Vision module: see README.md beside this file.
