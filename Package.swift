@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .library(
             name: "Emotion3D",
-            targets: ["GraphCore", "Operators", "Layers", "HDF5", "Vision", "EmotionRecognition"]),
+            targets: ["GraphCore", "Operators", "Layers", "HDF5", "Training", "Vision", "EmotionRecognition"]),
         .executable(name: "emotion3d", targets: ["emotion3d"]),
     ],
     dependencies: [
@@ -38,11 +38,12 @@ let package = Package(
         .target(name: "Layers", dependencies: ["GraphCore", "Operators"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
-        .target(name: "EmotionRecognition", dependencies: ["Layers", "Operators", "GraphCore"]),
+        .target(name: "Training", dependencies: ["Layers", "HDF5"]),
+        .target(name: "EmotionRecognition", dependencies: ["Layers", "Operators", "GraphCore", "Training"]),
         .executableTarget(
             name: "emotion3d",
             dependencies: [
-                "GraphCore", "Operators", "Layers", "HDF5", "EmotionRecognition", "Vision",
+                "GraphCore", "Operators", "Layers", "HDF5", "Training", "EmotionRecognition", "Vision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -55,6 +56,7 @@ let package = Package(
             name: "LayersTests",
             dependencies: ["GraphCore", "Operators", "Layers", "EmotionRecognition", "HDF5", "TestSupport"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "HDF5", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),
     ]
 )

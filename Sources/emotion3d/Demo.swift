@@ -2,6 +2,7 @@ import ArgumentParser
 import EmotionRecognition
 import Foundation
 import Layers
+import Training
 
 /// Builds the paper's network from the DSL, prints its layer table, and runs one training step.
 struct Demo: ParsableCommand {
@@ -19,6 +20,9 @@ struct Demo: ParsableCommand {
 
     @Option(help: "Write the training graph in Graphviz DOT to this file.")
     var dot: String?
+
+    @Option(help: "Save the network after the step as an HDF5 checkpoint (open it with `emotion3d inspect`).")
+    var save: String?
 
     func run() throws {
         let network = small ? PaperNetwork.small : PaperNetwork()
@@ -48,5 +52,13 @@ struct Demo: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         let second = try session.run([training.loss!], inputs: feeds, applyUpdates: false)[training.loss!]!.scalars[0]
         print(String(format: "one training step on a random batch of %d: loss %.5f → %.5f after the step (%.1f s, reference kernels)", batch, first, second, seconds))
+        if let save {
+            let architecture = Architecture(name: small ? "demo-small" : "demo", model: model)
+            let checkpoint = Checkpoint(
+                architecture: architecture, stateDict: session.values,
+                metadata: ["step": .number(Double(session.step)), "seed": .number(Double(seed)), "loss": .number(Double(second))])
+            try checkpoint.save(to: save)
+            print("saved \(save)")
+        }
     }
 }
