@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes Fixtures/reference/torch-layers.h5: PyTorch reference outputs and gradients for every
-layer of the Emotion3D DSL and for two small networks of the paper's family in training mode.
+layer of the Emotion3D DSL and for small networks of the paper's family in training mode; and
+Fixtures/reference/torch-optimizers.h5: parameters after 20 steps of PyTorch's optimizers (and of
+Lookahead around Adam) on given gradients.
 
 Layout (format_version 1):
   /                      attrs: format_version, generator, torch, h5py, numpy
@@ -202,6 +204,69 @@ def network_case(group, name, spec, batch, class_weights):
     write_case(group, name, {"network": spec}, "training", x, model, before, logits, labels=labels, class_weights=weights, loss=loss)
 
 
+class Lookahead:
+    """Lookahead (Zhang et al. 2019) around an inner optimizer: every k steps the slow weights move
+    alpha toward the fast ones and the fast weights are reset to them. Written from the paper."""
+
+    def __init__(self, inner, k=5, alpha=0.5):
+        self.inner, self.k, self.alpha, self.steps = inner, k, alpha, 0
+        self.slow = [p.detach().clone() for group in inner.param_groups for p in group["params"]]
+
+    def step(self):
+        self.inner.step()
+        self.steps += 1
+        if self.steps % self.k == 0:
+            params = [p for group in self.inner.param_groups for p in group["params"]]
+            with torch.no_grad():
+                for fast, slow in zip(params, self.slow):
+                    slow += self.alpha * (fast - slow)
+                    fast.copy_(slow)
+
+
+OPTIMIZERS = {
+    "adam": ({"kind": "adam", "lr": 1e-3}, lambda ps: torch.optim.Adam(ps, lr=1e-3)),
+    "adam_weight_decay": ({"kind": "adam", "lr": 1e-3, "weight_decay": 0.01}, lambda ps: torch.optim.Adam(ps, lr=1e-3, weight_decay=0.01)),
+    "adam_paper_lr": ({"kind": "adam", "lr": 1e-4}, lambda ps: torch.optim.Adam(ps, lr=1e-4)),
+    "lookahead_adam": ({"kind": "lookahead_adam", "lr": 1e-3, "k": 5, "alpha": 0.5},
+                       lambda ps: Lookahead(torch.optim.Adam(ps, lr=1e-3), k=5, alpha=0.5)),
+    "sgd": ({"kind": "sgd", "lr": 0.05}, lambda ps: torch.optim.SGD(ps, lr=0.05)),
+    "sgd_momentum": ({"kind": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4},
+                     lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-4)),
+    "sgd_nesterov": ({"kind": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True},
+                     lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True)),
+}
+
+
+def optimizer_file():
+    """Writes torch-optimizers.h5: per optimizer, two float32 parameters, 20 gradients each, and the
+    parameters after 20 steps of the PyTorch optimizer (in float32, as Emotion3D runs)."""
+    path = os.path.join(ROOT, "torch-optimizers.h5")
+    temporary = path + ".tmp"
+    shapes = {"a": (4, 3), "b": (5,)}
+    with h5py.File(temporary, "w") as f:
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["generator"] = "Tools/make_fixtures.py"
+        f.attrs["torch"] = str(torch.__version__)
+        f.attrs["steps"] = 20
+        for name, (spec, make) in OPTIMIZERS.items():
+            case = f.create_group(f"cases/{name}")
+            case.attrs["spec"] = json.dumps(spec)
+            params = {k: torch.tensor(rng.uniform(-1, 1, size=s).astype(np.float32), requires_grad=True) for k, s in shapes.items()}
+            for k, p in params.items():
+                case[f"initial/{k}"] = p.detach().numpy()
+            optimizer = make(list(params.values()))
+            for step in range(20):
+                for k, p in params.items():
+                    g = rng.normal(0, 1, size=shapes[k]).astype(np.float32)
+                    case[f"gradients/{step}/{k}"] = g
+                    p.grad = torch.tensor(g)
+                optimizer.step()
+            for k, p in params.items():
+                case[f"final/{k}"] = p.detach().numpy()
+    os.replace(temporary, path)
+    print(f"wrote {os.path.relpath(path)} ({os.path.getsize(path)} bytes)")
+
+
 def main():
     os.makedirs(ROOT, exist_ok=True)
     path = os.path.join(ROOT, "torch-layers.h5")
@@ -224,6 +289,7 @@ def main():
         network_case(cases, "network_mish_elu_t1", dict(base, activation="mish", pooling="max", temporalKernel=1), 2, False)
     os.replace(temporary, path)
     print(f"wrote {os.path.relpath(path)} ({os.path.getsize(path)} bytes)")
+    optimizer_file()
 
 
 if __name__ == "__main__":

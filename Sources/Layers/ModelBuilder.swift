@@ -43,6 +43,13 @@ public struct VariableSpec: Sendable {
     public let shape: Shape
     public let initializer: Initializer
     public let value: Value
+
+    public init(path: String, shape: Shape, initializer: Initializer, value: Value) {
+        self.path = path
+        self.shape = shape
+        self.initializer = initializer
+        self.value = value
+    }
 }
 
 /// One row of a layer table.

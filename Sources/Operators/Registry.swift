@@ -29,5 +29,8 @@ public enum OperatorRegistry {
         "weighted_nll": WeightedNLL.samples,
         "weighted_nll_backward": WeightedNLLBackward.samples,
         "dropout_mask": DropoutMask.samples,
+        "adam_update": AdamUpdate.samples,
+        "sgd_update": SGDUpdate.samples,
+        "lookahead_sync": LookaheadSync.samples,
     ]
 }

@@ -12,11 +12,13 @@ public enum SampleInput: Sendable {
     case positive(Shape)
     /// Class indices in `0..<classes`, stored as floats; not differentiable.
     case labels(Shape, classes: Int)
+    /// Exactly these values (step counters).
+    case fixed(Shape, [Double])
 
     public var shape: Shape {
         switch self {
         case let .uniform(shape, _), let .awayFromZero(shape, _), let .distinct(shape),
-            let .positive(shape), let .labels(shape, _):
+            let .positive(shape), let .labels(shape, _), let .fixed(shape, _):
             return shape
         }
     }
@@ -40,6 +42,8 @@ public enum SampleInput: Sendable {
             for i in 0..<count { values[i] = 0.5 + 1.5 * generator.nextUnitDouble() }
         case let .labels(_, classes):
             for i in 0..<count { values[i] = Double(Int(generator.next() % UInt64(classes))) }
+        case let .fixed(_, fixed):
+            values = fixed
         }
         return Tensor(shape: shape, scalars: values)
     }
