@@ -10,6 +10,8 @@ import Layers
 ///   (the architecture JSON, variable-length UTF-8: `str` in h5py), `class_names` (JSON array),
 ///   `metadata` (JSON object: epoch, step, seed, metrics…)
 /// - `/state_dict/<path>`: float32 datasets, e.g. `/state_dict/features.0.weight` `[64, 3, 3, 3, 3]`
+/// - `/optimizer/<name>` (training checkpoints): the optimizer's state, e.g. `optimizer.step`,
+///   `optimizer.features.0.weight.exp_avg`; root attribute `optimizer_config` (JSON)
 public struct Checkpoint {
     public static let format = "emotion3d-checkpoint"
     public static let formatVersion: Int64 = 1
@@ -20,12 +22,21 @@ public struct Checkpoint {
     public var classNames: [String]
     /// Training metadata (epoch, step, seed, metrics), kept as JSON.
     public var metadata: [String: HyperValue]
+    /// The optimizer's state by name (empty for inference-only checkpoints).
+    public var optimizerState: [String: Tensor<Float>]
+    /// The optimizer's settings, as JSON (nil for inference-only checkpoints).
+    public var optimizerConfig: String?
 
-    public init(architecture: Architecture, stateDict: [String: Tensor<Float>], classNames: [String] = [], metadata: [String: HyperValue] = [:]) {
+    public init(
+        architecture: Architecture, stateDict: [String: Tensor<Float>], classNames: [String] = [], metadata: [String: HyperValue] = [:],
+        optimizerState: [String: Tensor<Float>] = [:], optimizerConfig: String? = nil
+    ) {
         self.architecture = architecture
         self.stateDict = stateDict
         self.classNames = classNames
         self.metadata = metadata
+        self.optimizerState = optimizerState
+        self.optimizerConfig = optimizerConfig
     }
 
     /// Writes atomically: to a temporary file beside `path`, flushed and fsynced, then renamed over
@@ -34,6 +45,12 @@ public struct Checkpoint {
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp").path
         defer { try? FileManager.default.removeItem(atPath: temporary) }
+        // Leftovers of a save that was killed are half-written: remove them, never read them.
+        let folder = url.deletingLastPathComponent().path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        where name.hasPrefix(".\(url.lastPathComponent).") && name.hasSuffix(".tmp") {
+            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+        }
         do {
             let file = try HDF5File.create(temporary)
             let root = file.root
@@ -46,6 +63,14 @@ public struct Checkpoint {
             for path in stateDict.keys.sorted() {
                 let tensor = stateDict[path]!
                 try root.write("state_dict/\(path)", tensor.scalars, shape: tensor.shape.dims)
+            }
+            if let optimizerConfig {
+                try root.setAttribute("optimizer_config", optimizerConfig)
+                try root.createGroup("optimizer")
+                for name in optimizerState.keys.sorted() {
+                    let tensor = optimizerState[name]!
+                    try root.write("optimizer/\(name)", tensor.scalars, shape: tensor.shape.dims)
+                }
             }
             try file.flush()
         }
@@ -98,7 +123,20 @@ public struct Checkpoint {
         guard unexpected.isEmpty else {
             throw CheckpointError(path: path, message: "tensors the architecture does not have: \(unexpected.sorted().joined(separator: ", "))")
         }
-        return Checkpoint(architecture: architecture, stateDict: stateDict, classNames: classNames, metadata: metadata)
+        var optimizerState: [String: Tensor<Float>] = [:]
+        var optimizerConfig: String?
+        if root.hasAttribute("optimizer_config") {
+            optimizerConfig = try root.stringAttribute("optimizer_config")
+            let group = try root.group("optimizer")
+            for name in group.memberNames() {
+                let array: HDF5Array<Float>
+                do { array = try group.read(name, as: Float.self) } catch { throw CheckpointError(path: path, message: "\(error)") }
+                optimizerState[name] = Tensor(shape: Shape(array.shape), scalars: array.values)
+            }
+        }
+        return Checkpoint(
+            architecture: architecture, stateDict: stateDict, classNames: classNames, metadata: metadata,
+            optimizerState: optimizerState, optimizerConfig: optimizerConfig)
     }
 
     private static func fsync(_ path: String) throws {

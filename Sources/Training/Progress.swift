@@ -1,0 +1,44 @@
+import Foundation
+
+/// Training progress on standard error: a bar redrawn in place on a terminal, plain log lines
+/// otherwise (CI logs, files), nothing when quiet.
+public final class ProgressReporter: @unchecked Sendable {
+    public enum Mode: String, Sendable, Codable { case automatic, bar, lines, quiet }
+    let mode: Mode
+    private var lastDraw = Date.distantPast
+
+    public init(_ mode: Mode = .automatic) {
+        self.mode = mode == .automatic ? (isatty(STDERR_FILENO) != 0 ? .bar : .lines) : mode
+    }
+
+    /// Per batch: redraws the bar at most ten times a second.
+    func batch(epoch: Int, epochs: Int, done: Int, total: Int, loss: Double, accuracy: Double, clipsPerSecond: Double) {
+        guard mode == .bar, Date().timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
+        lastDraw = Date()
+        let width = 24, filled = total == 0 ? width : width * done / total
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let remaining = clipsPerSecond > 0 ? Double(total - done) / clipsPerSecond : 0
+        let text = String(
+            format: "\repoch %d/%d %@ %d/%d clips  loss %.4f  acc %5.1f%%  %.1f clips/s  ETA %@ ",
+            epoch, epochs, bar, done, total, loss, accuracy * 100, clipsPerSecond, Self.duration(remaining))
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    /// Per epoch: one line in every mode but quiet.
+    func epoch(_ metrics: EpochMetrics, epochs: Int) {
+        guard mode != .quiet else { return }
+        var text = String(
+            format: "epoch %d/%d  train loss %.4f acc %.1f%%", metrics.epoch, epochs, metrics.trainLoss, metrics.trainAccuracy * 100)
+        if let loss = metrics.evaluationLoss, let accuracy = metrics.evaluationAccuracy {
+            text += String(format: "  eval loss %.4f acc %.1f%%", loss, accuracy * 100)
+        }
+        text += String(format: "  %.1f s (%.1f clips/s)", metrics.seconds, metrics.clipsPerSecond)
+        FileHandle.standardError.write(Data(((mode == .bar ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        return total >= 3600
+            ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60) : String(format: "%d:%02d", total / 60, total % 60)
+    }
+}
