@@ -58,5 +58,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "HDF5", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),
+        // Runs the built `emotion3d` executable as a user would.
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "HDF5"]),
     ]
 )

@@ -15,7 +15,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Seed of the weights, the random clips and dropout.")
     var seed: UInt64 = 1
 
-    @Flag(help: "Train the small configuration (48×48, filters / 4) instead of the full-size network.")
+    @Flag(help: "Run the training step on the small configuration (48×48, filters / 4) instead of the full-size network.")
     var small = false
 
     @Option(help: "Write the training graph in Graphviz DOT to this file.")
@@ -25,15 +25,18 @@ struct Demo: ParsableCommand {
     var save: String?
 
     func run() throws {
-        let network = small ? PaperNetwork.small : PaperNetwork()
-        let model = try network.model()
-        let inference = try model.build(batchSize: 1, mode: .inference)
-        print("The paper's network (\(network.channels)×\(network.frames)×\(network.height)×\(network.width) input, \(network.classes) classes):")
+        let paper = PaperNetwork()
+        let inference = try paper.model().build(batchSize: 1, mode: .inference)
+        print("The paper's network (\(paper.channels)×\(paper.frames)×\(paper.height)×\(paper.width) input, \(paper.classes) classes):")
         print(inference.layerTable())
         if let flatten = inference.layers.first(where: { $0.summary == "Flatten" }) {
             print("features after group 5: \(flatten.outputShape[1])")
         }
         print("trainable parameters: \(inference.parameterCount)")
+
+        let network = small ? PaperNetwork.small : paper
+        let model = try network.model()
+        if small { print("\ntraining step on the small configuration (\(network.height)×\(network.width), filters / \(network.widthDivisor), \(network.hiddenUnits) hidden units)") }
 
         let training = try model.build(batchSize: batch, mode: .training, loss: LossOptions())
         try training.addSGDStep(learningRate: 1e-4)

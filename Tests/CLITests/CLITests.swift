@@ -1,0 +1,74 @@
+import Foundation
+import HDF5
+import TestSupport
+import Testing
+
+@Suite("emotion3d command line")
+struct CLITests {
+    let folder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("e3d-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    @Test("demo --small trains one step and saves a checkpoint that inspect reads")
+    func demoAndInspect() throws {
+        let checkpoint = folder.appendingPathComponent("demo.h5").path
+        let demo = try Emotion3DCommand.run(["demo", "--small", "--save", checkpoint])
+        #expect(demo.status == 0, "\(demo.error)")
+        #expect(demo.output.contains("78,029,959") && demo.output.contains("features after group 5: 8192"))
+        #expect(demo.output.contains("one training step"))
+        let inspect = try Emotion3DCommand.run(["inspect", checkpoint])
+        #expect(inspect.status == 0)
+        #expect(inspect.output.contains("features.0.weight") && inspect.output.contains("[16, 3, 3, 3, 3]"))
+    }
+
+    @Test("bad input exits non-zero with a one-line error naming the file")
+    func errors() throws {
+        let text = folder.appendingPathComponent("notes.txt").path
+        try "hello".write(toFile: text, atomically: true, encoding: .utf8)
+        for arguments in [["inspect", text], ["inspect", "/no/such.h5"], ["predict", "/no/such.mp4", "--checkpoint", text]] {
+            let result = try Emotion3DCommand.run(arguments)
+            #expect(result.status != 0)
+            #expect(result.error.contains(arguments[1]) || result.error.contains(arguments.last!), "\(arguments): \(result.error)")
+            #expect(!result.error.contains("Fatal error"))
+        }
+    }
+
+    @Test("run writes outputs and gradients under parameter paths")
+    func run() throws {
+        let input = folder.appendingPathComponent("input.h5").path, output = folder.appendingPathComponent("output.h5").path
+        do {
+            let count = 2 * 3 * 10 * 32 * 32
+            let values: [Float] = (0..<count).map { index in Float(index % 255) / 255 }
+            try HDF5File.create(input).root.write("input", values, shape: [2, 3, 10, 32, 32])
+        }
+        let result = try Emotion3DCommand.run([
+            "run", "--architecture", Fixtures.path("interop/architecture.json"), "--weights", Fixtures.path("interop/torch-import.h5"),
+            "--input", input, "--output", output, "--gradients",
+        ])
+        #expect(result.status == 0, "\(result.error)")
+        let root = try HDF5File.open(output).root
+        #expect(try root.read("output", as: Float.self).shape == [2, 6])
+        #expect(try root.read("gradients/input", as: Float.self).shape == [2, 3, 10, 32, 32])
+        #expect(try root.read("gradients/features.0.weight", as: Float.self).shape == [2, 3, 3, 3, 3])
+    }
+
+    @Test("predict classifies sliding windows of a real H.264 face video, and says when there is no face")
+    func predict() throws {
+        let checkpoint = folder.appendingPathComponent("model.h5").path
+        #expect(try Emotion3DCommand.run(["demo", "--small", "--save", checkpoint]).status == 0)
+        let result = try Emotion3DCommand.run(["predict", Fixtures.path("vision/media/face_h264.mp4"), "--checkpoint", checkpoint, "--stride", "10", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
+        let windows = json["windows"] as! [[String: Any]]
+        #expect(json["frames"] as? Int == 30)
+        #expect(windows.count == 3 && windows.allSatisfy { $0["face"] as? Bool == true })
+        let probabilities = json["probabilities"] as! [String: Double]
+        #expect(abs(probabilities.values.reduce(0, +) - 1) < 1e-6)
+
+        let none = try Emotion3DCommand.run(["predict", Fixtures.path("vision/media/tiny_h264.mp4"), "--checkpoint", checkpoint])
+        #expect(none.status != 0)
+        #expect(none.error.contains("no face found"))
+    }
+}
