@@ -14,6 +14,7 @@ public enum OperatorRegistry {
         "scale_by_scalar": ScaleByScalar.samples,
         "sum_of_products": SumOfProducts.samples,
         "conv3d": Conv3D.samples,
+        "fused_conv_batchnorm": FusedConvBatchNorm.samples,
         "conv3d_backward_data": Conv3DBackwardData.samples,
         "conv3d_backward_filter": Conv3DBackwardFilter.samples,
         "reduce_to_axis": ReduceToAxis.samples,

@@ -261,3 +261,11 @@ func applyEpilogue(
         for j in 0..<count { target[j] = kind.derivative(source[j] + bias, order: 0) }
     }
 }
+
+/// Scratch floats the fast convolution kernels take for these shapes (permuted weights, one
+/// column tile, one output tile): what a memory planner reserves while the node runs.
+public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple) -> Int {
+    let fast = FastConv3D(ConvGeometry(input: input, weight: weight, stride: stride, padding: padding))
+    let columns = fast.chunk * fast.outPlane
+    return fast.g.outChannels * fast.kFull + max(1, fast.kFull * columns) + fast.g.outChannels * columns
+}
