@@ -14,6 +14,8 @@ public enum OperatorRegistry {
         "scale_by_scalar": ScaleByScalar.samples,
         "sum_of_products": SumOfProducts.samples,
         "conv3d": Conv3D.samples,
+        "batchnorm_activation": BatchNormActivation.samples,
+        "batchnorm_activation_backward": BatchNormActivationBackward.samples,
         "fused_conv_batchnorm": FusedConvBatchNorm.samples,
         "conv3d_backward_data": Conv3DBackwardData.samples,
         "conv3d_backward_filter": Conv3DBackwardFilter.samples,
