@@ -1,7 +1,8 @@
 import GraphCore
 import Operators
 
-/// Fuses Conv3D → BatchNorm3D → activation of inference graphs into `FusedConvBatchNorm`.
+/// Fuses Conv3D → BatchNorm3D → activation of inference graphs into `FusedConvBatchNorm`, and
+/// BatchNorm3D → activation of training graphs (before autodiff) into `BatchNormActivation`.
 ///
 /// It matches the primitive subgraph the `BatchNorm3D` layer emits in inference mode —
 /// `(conv + spread(−mean)) · spread(rsqrt(var) · γ) + spread(β)` — rather than a layer marker, so
@@ -20,7 +21,7 @@ public enum FusionPass {
     }
 
     /// Rewrites `graph`; `outputs` are values the caller reads (never fused away). Training graphs
-    /// come back unchanged (their BatchNorm uses batch statistics).
+    /// must not hold gradients yet: fusing first lets autodiff use the fused backward rule.
     public static func run(_ graph: Graph, outputs: [Value]) throws -> Result {
         var uses: [Value: Int] = [:]
         var consumers: [Value: [Int]] = [:]
@@ -33,13 +34,21 @@ public enum FusionPass {
         for update in graph.stateUpdates { uses[update.value, default: 0] += 1 }
         for output in outputs { uses[output, default: 0] += 1 }
 
-        var fused: [Int: (op: any Operator, inputs: [Value], scope: String)] = [:]
+        // Emission node → the fused operator, its inputs, and the old values its outputs replace.
+        var fused: [Int: (op: any Operator, inputs: [Value], scope: String, replaces: [Value])] = [:]
         var skipped: Set<Int> = []
         if graph.mode == .inference {
             for index in graph.nodes.indices where graph.nodes[index].op is Operators.Conv3D {
                 if let match = matchPattern(conv: index, graph, uses, consumers) {
-                    fused[match.final] = (match.op, match.inputs, graph.nodes[index].scope)
+                    fused[match.final] = (match.op, match.inputs, graph.nodes[index].scope, [Value(node: match.final)])
                     skipped.formUnion(match.nodes.filter { $0 != match.final })
+                }
+            }
+        } else {
+            for index in graph.nodes.indices where (graph.nodes[index].op as? ReduceToAxis)?.axis == 1 {
+                if let match = matchTraining(mean: index, graph, uses, consumers) {
+                    fused[index] = (match.op, match.inputs, graph.nodes[index].scope, match.replaces)
+                    skipped.formUnion(match.nodes.filter { $0 != index })
                 }
             }
         }
@@ -50,7 +59,8 @@ public enum FusionPass {
             if let leaf = node.op as? Leaf {
                 map[Value(node: index)] = try rewritten.leaf(leaf.kind, leaf.leafName, shape: leaf.shape)
             } else if let replacement = fused[index] {
-                map[Value(node: index)] = try rewritten.apply(replacement.op, replacement.inputs.map { map[$0]! }, scope: replacement.scope)[0]
+                let values = try rewritten.apply(replacement.op, replacement.inputs.map { map[$0]! }, scope: replacement.scope)
+                for (old, new) in zip(replacement.replaces, values) { map[old] = new }
             } else {
                 let values = try rewritten.apply(node.op, node.inputs.map { map[$0]! }, scope: node.scope)
                 for (position, value) in values.enumerated() { map[Value(node: index, output: position)] = value }
@@ -58,6 +68,64 @@ public enum FusionPass {
         }
         for update in graph.stateUpdates { try rewritten.update(map[update.target]!, to: map[update.value]!) }
         return Result(graph: rewritten, values: map, fusedCount: fused.count)
+    }
+
+    /// The training BatchNorm3D subgraph whose batch mean is node `mean`:
+    /// `c = x − spread(mean)`, `var = Σc²/m`, `y = c · spread(rsqrt(var) · γ) + spread(β)`, then an
+    /// optional activation. `mean` and `var` may have other readers (the running statistics).
+    private static func matchTraining(
+        mean: Int, _ graph: Graph, _ uses: [Value: Int], _ consumers: [Value: [Int]]
+    ) -> (op: BatchNormActivation, inputs: [Value], nodes: [Int], replaces: [Value])? {
+        let nodes = graph.nodes
+        func single(_ value: Value) -> Int? { uses[value] == 1 ? consumers[value]?.first : nil }
+        func spread(_ value: Value, scale: Double) -> Value? {
+            guard uses[value] == 1, let op = nodes[value.node].op as? BroadcastAxis, op.axis == 1, op.scale == scale else { return nil }
+            return nodes[value.node].inputs[0]
+        }
+        let meanValue = Value(node: mean), x = nodes[mean].inputs[0], shape = graph.shape(of: x)
+        guard shape.rank >= 2 else { return nil }
+        let elements = Double(shape.count / shape[1])
+        func isMean(_ index: Int) -> Bool {
+            guard let op = nodes[index].op as? ReduceToAxis, op.axis == 1 else { return false }
+            return abs(op.scale * elements - 1) < 1e-9
+        }
+        guard isMean(mean),
+            let centered = (consumers[meanValue] ?? []).compactMap({ reader -> Int? in
+                guard let add = single(Value(node: reader)), nodes[add].op is Add,
+                    nodes[add].inputs == [x, Value(node: reader)], spread(Value(node: reader), scale: -1) == meanValue
+                else { return nil }
+                return add
+            }).first,
+            uses[Value(node: centered)] == 2, let readers = consumers[Value(node: centered)],
+            let square = readers.first(where: { nodes[$0].op is Square }), let scaled = readers.first(where: { nodes[$0].op is Multiply }),
+            nodes[scaled].inputs[0] == Value(node: centered),
+            let variance = single(Value(node: square)), isMean(variance),
+            let rsqrtNode = (consumers[Value(node: variance)] ?? []).first(where: { nodes[$0].op is Rsqrt }),
+            let rsqrt = nodes[rsqrtNode].op as? Rsqrt,
+            let scaleNode = single(Value(node: rsqrtNode)), nodes[scaleNode].op is Multiply,
+            nodes[scaleNode].inputs[0] == Value(node: rsqrtNode),
+            spread(nodes[scaled].inputs[1], scale: 1) == Value(node: scaleNode), single(Value(node: scaleNode)) == nodes[scaled].inputs[1].node,
+            let shifted = single(Value(node: scaled)), nodes[shifted].op is Add, nodes[shifted].inputs[0] == Value(node: scaled),
+            let beta = spread(nodes[shifted].inputs[1], scale: 1)
+        else { return nil }
+        let gamma = nodes[scaleNode].inputs[1]
+        guard [x, gamma, beta].allSatisfy({ $0.node < mean }), graph.shape(of: gamma) == [shape[1]] else { return nil }
+        var pattern = [
+            mean, nodes[centered].inputs[1].node, centered, square, variance, rsqrtNode, scaleNode, nodes[scaled].inputs[1].node, scaled,
+            shifted, nodes[shifted].inputs[1].node,
+        ]
+        var final = shifted
+        var activation: ActivationKind?
+        let normalised = Value(node: shifted)
+        if let reader = single(normalised), let act = nodes[reader].op as? Activation, act.kind != .negativePart {
+            activation = act.kind
+            final = reader
+            pattern.append(reader)
+        }
+        return (
+            BatchNormActivation(epsilon: rsqrt.epsilon, activation: activation), [x, gamma, beta], pattern,
+            [Value(node: final), meanValue, Value(node: variance)]
+        )
     }
 
     private struct Match {
