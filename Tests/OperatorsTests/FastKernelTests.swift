@@ -22,6 +22,10 @@ let convCases: [(String, Conv3D, Shape, Shape)] = [
     ("strides (1,2,2), padding (0,1,1)", Conv3D(stride: Triple(1, 2, 2), padding: Triple(0, 1, 1)), [2, 3, 3, 9, 10], [4, 3, 2, 3, 3]),
     ("stride 2 everywhere, no padding", Conv3D(stride: Triple(2)), [1, 2, 7, 9, 9], [3, 2, 3, 3, 3]),
     ("many samples per tile", Conv3D(padding: Triple(1)), [13, 6, 2, 4, 4], [9, 6, 3, 3, 3]),
+    // Large enough for one worker per core: odd batch split between workers, and batch 1.
+    ("two workers, batch 3", Conv3D(padding: Triple(1)), [3, 8, 4, 29, 31], [16, 8, 3, 3, 3]),
+    ("two workers, batch 2, 1 frame", Conv3D(padding: Triple(1)), [2, 8, 1, 29, 30], [48, 8, 3, 3, 3]),
+    ("two workers, batch 1", Conv3D(padding: Triple(1)), [1, 16, 5, 29, 28], [24, 16, 3, 3, 3]),
 ]
 
 let fastCases: [FastCase] = convCases.flatMap { label, conv, x, w -> [FastCase] in

@@ -1,9 +1,11 @@
 import CBLAS
+import Dispatch
+import Foundation
 import GraphCore
 
 /// What the forward convolution's epilogue applies while it scatters a tile to `[N, C, D, H, W]`:
 /// a per-channel bias and an activation, in the same pass over the output.
-struct ConvEpilogue {
+struct ConvEpilogue: @unchecked Sendable {
     /// `[Cout]`, or nil.
     var bias: UnsafePointer<Float>?
     var activation: ActivationKind?
@@ -37,6 +39,10 @@ struct FastConv3D {
         inVolume = g.input.d * inPlane
         var samples = max(1, min(g.batch, (1024 + outPlane - 1) / outPlane))
         while samples > 1 && samples * outPlane * kFull > FastConv3D.columnBudget { samples -= 1 }
+        // At least two tiles where workers split them, so that both cores get one.
+        while FastConv3D.splits(outPlane) && samples > 1 && g.output.d * ((g.batch + samples - 1) / samples) < 2 {
+            samples = (samples + 1) / 2
+        }
         chunk = samples
     }
 
@@ -155,72 +161,160 @@ struct FastConv3D {
 
     private var maxColumns: Int { chunk * outPlane }
 
+    /// One unit of work: output depth plane `od` of samples `n0..<n0+count`.
+    struct Tile: Sendable {
+        let od: Int, taps: Range<Int>, n0: Int, count: Int
+    }
+
+    func tiles(samples: Range<Int>) -> [Tile] {
+        var result: [Tile] = []
+        for od in 0..<g.output.d {
+            for n0 in stride(from: samples.lowerBound, to: samples.upperBound, by: chunk) {
+                result.append(Tile(od: od, taps: depthTaps(od), n0: n0, count: min(chunk, samples.upperBound - n0)))
+            }
+        }
+        return result
+    }
+
+    /// Workers of one convolution: one per core (at most 2), or `EMOTION3D_CONV_WORKERS` (1 leaves
+    /// all parallelism to OpenBLAS's threads inside sgemm).
+    static let workers: Int = {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        if let text = ProcessInfo.processInfo.environment["EMOTION3D_CONV_WORKERS"], let value = Int(text), value >= 1 { return min(value, cores) }
+        return min(2, cores)
+    }()
+
+    /// Whether tiles go to one worker per core. Measured on this machine: on large planes the serial
+    /// vol2col/col2vol around a 2-thread sgemm costs more than single-threaded sgemm per worker;
+    /// on 14×14 and 7×7 planes (short sgemm, many channels) OpenBLAS's own threads do better, and
+    /// per-worker filter accumulators cost more than they save.
+    static func splits(_ outPlane: Int) -> Bool { workers > 1 && outPlane >= 784 }
+
+    /// Whether the convolution is large enough for one worker per core (≥ ~0.5 ms per worker).
+    private var isParallel: Bool {
+        FastConv3D.splits(outPlane) && g.batch * g.outChannels * g.inChannels * g.kernel.product * outVolume >= 8_000_000
+    }
+
+    /// Runs `body(worker, tiles)` for each list: with several lists, one worker per core, each with
+    /// single-threaded OpenBLAS (one level of parallelism, coarse chunks); with one list, a single
+    /// worker whose sgemm calls use OpenBLAS's threads.
+    private func distribute(_ lists: [[Tile]], _ body: @Sendable (Int, [Tile]) -> Void) {
+        let lists = lists.filter { !$0.isEmpty }
+        if lists.count > 1 {
+            let threads = openblas_get_num_threads()
+            openblas_set_num_threads(1)
+            DispatchQueue.concurrentPerform(iterations: lists.count) { body($0, lists[$0]) }
+            openblas_set_num_threads(threads)
+        } else {
+            body(0, lists.first ?? [])
+        }
+    }
+
+    /// Tiles dealt round-robin to the workers (for kernels whose tiles write disjoint outputs or
+    /// per-worker accumulators).
+    private func interleaved() -> [[Tile]] {
+        let all = tiles(samples: 0..<g.batch)
+        guard isParallel, all.count > 1 else { return [all] }
+        return (0..<FastConv3D.workers).map { worker in stride(from: worker, to: all.count, by: FastConv3D.workers).map { all[$0] } }
+    }
+
     /// `y [N, Cout, D', H', W'] = epilogue(conv(x, w))`; `w` in the standard layout.
     func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
-        let cout = g.outChannels, cin = g.inChannels
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         let permuted = UnsafeMutablePointer<Float>.allocate(capacity: cout * kFull)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: max(1, kFull * maxColumns))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: cout * maxColumns)
-        defer { permuted.deallocate(); col.deallocate(); tile.deallocate() }
+        defer { permuted.deallocate() }
         permuteWeights(permuted, w)
-        forEachTile { od, taps, n0, count in
-            let cols = count * outPlane, rows = taps.count * cin * kk
-            if rows > 0 {
-                vol2col(col, x, od: od, taps: taps, n0: n0, count: count)
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(cols), Int32(rows), 1,
-                    permuted + taps.lowerBound * cin * kk, Int32(kFull), col, Int32(cols), 0, tile, Int32(cols))
-            } else {
-                tile.update(repeating: 0, count: cout * cols)
-            }
-            for s in 0..<count {
-                for o in 0..<cout {
-                    applyEpilogue(
-                        y + ((n0 + s) * cout + o) * outVolume + od * outPlane, tile + o * cols + s * outPlane, outPlane,
-                        bias: epilogue.bias?[o] ?? 0, epilogue.activation)
+        let shared = (y: SendablePointer(y), x: SendableConstPointer(x), w: SendableConstPointer(UnsafePointer(permuted)))
+        let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
+        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
+        distribute(interleaved()) { _, tiles in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
+            defer { col.deallocate(); tile.deallocate() }
+            for t in tiles {
+                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
+                if rows > 0 {
+                    vol2col(col, shared.x.base, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(cols), Int32(rows), 1,
+                        shared.w.base + t.taps.lowerBound * cin * kk, Int32(kFull), col, Int32(cols), 0, tile, Int32(cols))
+                } else {
+                    tile.update(repeating: 0, count: cout * cols)
+                }
+                for s in 0..<t.count {
+                    for o in 0..<cout {
+                        applyEpilogue(
+                            shared.y.base + ((t.n0 + s) * cout + o) * outVolume + t.od * outPlane, tile + o * cols + s * outPlane, outPlane,
+                            bias: bias?.base[o] ?? 0, activation)
+                    }
                 }
             }
         }
     }
 
-    /// `dx [N, Cin, D, H, W]` from `dy [N, Cout, D', H', W']` and `w`.
+    /// `dx [N, Cin, D, H, W]` from `dy [N, Cout, D', H', W']` and `w`. Tiles of different depth planes
+    /// add into the same input planes, so workers split the samples.
     func backwardData(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) {
-        let cout = g.outChannels, cin = g.inChannels
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         dx.update(repeating: 0, count: g.batch * cin * inVolume)
         let permuted = UnsafeMutablePointer<Float>.allocate(capacity: cout * kFull)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: max(1, kFull * maxColumns))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: cout * maxColumns)
-        defer { permuted.deallocate(); col.deallocate(); tile.deallocate() }
+        defer { permuted.deallocate() }
         permuteWeights(permuted, w)
-        forEachTile { od, taps, n0, count in
-            let cols = count * outPlane, rows = taps.count * cin * kk
-            guard rows > 0 else { return }
-            gatherTile(tile, dy, od: od, n0: n0, count: count)
-            cblas_sgemm(
-                CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(cout), 1,
-                permuted + taps.lowerBound * cin * kk, Int32(kFull), tile, Int32(cols), 0, col, Int32(cols))
-            col2vol(dx, col, od: od, taps: taps, n0: n0, count: count)
+        let shared = (dx: SendablePointer(dx), dy: SendableConstPointer(dy), w: SendableConstPointer(UnsafePointer(permuted)))
+        let lists: [[Tile]]
+        if isParallel && g.batch >= FastConv3D.workers {
+            let workers = FastConv3D.workers
+            lists = (0..<workers).map { tiles(samples: (g.batch * $0 / workers)..<(g.batch * ($0 + 1) / workers)) }
+        } else {
+            lists = [tiles(samples: 0..<g.batch)]
+        }
+        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
+        distribute(lists) { _, tiles in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
+            defer { col.deallocate(); tile.deallocate() }
+            for t in tiles {
+                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
+                guard rows > 0 else { continue }
+                gatherTile(tile, shared.dy.base, od: t.od, n0: t.n0, count: t.count)
+                cblas_sgemm(
+                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(cout), 1,
+                    shared.w.base + t.taps.lowerBound * cin * kk, Int32(kFull), tile, Int32(cols), 0, col, Int32(cols))
+                col2vol(shared.dx.base, col, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
+            }
         }
     }
 
-    /// `dw [Cout, Cin, kD, kH, kW]` from `dy` and `x`.
+    /// `dw [Cout, Cin, kD, kH, kW]` from `dy` and `x`; each worker accumulates its own copy.
     func backwardFilter(_ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>) {
-        let cout = g.outChannels, cin = g.inChannels
-        let permuted = UnsafeMutablePointer<Float>.allocate(capacity: cout * kFull)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: max(1, kFull * maxColumns))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: cout * maxColumns)
-        defer { permuted.deallocate(); col.deallocate(); tile.deallocate() }
-        permuted.update(repeating: 0, count: cout * kFull)
-        forEachTile { od, taps, n0, count in
-            let cols = count * outPlane, rows = taps.count * cin * kk
-            guard rows > 0 else { return }
-            gatherTile(tile, dy, od: od, n0: n0, count: count)
-            vol2col(col, x, od: od, taps: taps, n0: n0, count: count)
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(rows), Int32(cols), 1,
-                tile, Int32(cols), col, Int32(cols), 1, permuted + taps.lowerBound * cin * kk, Int32(kFull))
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
+        let lists = interleaved()
+        let size = cout * kFull
+        let accumulators = UnsafeMutablePointer<Float>.allocate(capacity: size * lists.count)
+        defer { accumulators.deallocate() }
+        accumulators.update(repeating: 0, count: size * lists.count)
+        let shared = (acc: SendablePointer(accumulators), dy: SendableConstPointer(dy), x: SendableConstPointer(x))
+        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
+        distribute(lists) { worker, tiles in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
+            defer { col.deallocate(); tile.deallocate() }
+            let target = shared.acc.base + worker * size
+            for t in tiles {
+                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
+                guard rows > 0 else { continue }
+                gatherTile(tile, shared.dy.base, od: t.od, n0: t.n0, count: t.count)
+                vol2col(col, shared.x.base, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(rows), Int32(cols), 1,
+                    tile, Int32(cols), col, Int32(cols), 1, target + t.taps.lowerBound * cin * kk, Int32(kFull))
+            }
         }
-        permuteWeights(dw, permuted, inverse: true)
+        for worker in 1..<max(lists.count, 1) {
+            let other = accumulators + worker * size
+            for k in 0..<size { accumulators[k] += other[k] }
+        }
+        permuteWeights(dw, accumulators, inverse: true)
     }
 
     /// Multiply-adds of the convolution, counting only taps that fall inside the input.
