@@ -119,7 +119,7 @@ public struct Conv3D: ReferenceOperator {
         return [Tensor(shape: [g.batch, g.outChannels, g.output.d, g.output.h, g.output.w], scalars: y)]
     }
 
-    /// Fast `Float` kernel (vol2col + sgemm, see `FastConv3D`); `reference` stays the plain-loop
+    /// Fast `Float` kernel (direct or vol2col + sgemm, whichever measures faster for the shape); `reference` stays the plain-loop
     /// kernel for `Double` and for the fast-vs-reference tests.
     public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
         let g = ConvGeometry(input: inputs[0].shape, weight: inputs[1].shape, stride: stride, padding: padding)
@@ -129,8 +129,8 @@ public struct Conv3D: ReferenceOperator {
             inputs[0].scalars.withUnsafeBufferPointer { x in
                 inputs[1].scalars.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
-                        FastConv3D(g).forward(
-                            buffer.baseAddress!, x.baseAddress!, w.baseAddress!,
+                        convolutionForward(
+                            g, buffer.baseAddress!, x.baseAddress!, w.baseAddress!,
                             ConvEpilogue(bias: inputs.count == 3 ? b.baseAddress : nil, activation: nil))
                     }
                 }
@@ -225,13 +225,14 @@ public struct Conv3DBackwardData: ReferenceOperator {
         return [Tensor(shape: inputShape, scalars: dx)]
     }
 
-    /// Fast `Float` kernel (sgemm + col2vol); `reference` is the plain-loop kernel.
+    /// Fast `Float` kernel (direct transposed convolution or sgemm + col2vol, whichever measures
+    /// faster for the shape); `reference` is the plain-loop kernel.
     public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
         let g = ConvGeometry(input: inputShape, weight: inputs[1].shape, stride: stride, padding: padding)
         let dx = [Float](unsafeUninitializedCapacity: inputShape.count) { buffer, count in
             inputs[0].scalars.withUnsafeBufferPointer { dy in
                 inputs[1].scalars.withUnsafeBufferPointer { w in
-                    FastConv3D(g).backwardData(buffer.baseAddress!, dy.baseAddress!, w.baseAddress!)
+                    convolutionBackwardData(g, buffer.baseAddress!, dy.baseAddress!, w.baseAddress!)
                 }
             }
             count = inputShape.count

@@ -115,7 +115,7 @@ public struct FusedConvBatchNorm: ReferenceOperator {
             inputs[0].scalars.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
-                        FastConv3D(g).forward(buffer.baseAddress!, x.baseAddress!, w.baseAddress!, ConvEpilogue(bias: b.baseAddress, activation: kind))
+                        convolutionForward(g, buffer.baseAddress!, x.baseAddress!, w.baseAddress!, ConvEpilogue(bias: b.baseAddress, activation: kind))
                     }
                 }
             }

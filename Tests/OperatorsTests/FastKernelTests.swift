@@ -58,6 +58,46 @@ struct FastKernelTests {
         }
     }
 
+    @Test("each algorithm (direct, vol2col + sgemm) matches the reference", arguments: convCases.map(\.0))
+    func eachAlgorithm(_ label: String) {
+        let (_, conv, xShape, wShape) = convCases.first { $0.0 == label }!
+        var generator = SeededGenerator(seed: 12)
+        let x = SampleInput.uniform(xShape).draw(&generator).converted(to: Float.self)
+        let w = SampleInput.uniform(wShape).draw(&generator).converted(to: Float.self)
+        let bias = SampleInput.uniform([wShape[0]]).draw(&generator).converted(to: Float.self)
+        let g = ConvGeometry(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding)
+        let y = conv.reference([x, w, bias], EvaluationContext())[0]
+        let dy = SampleInput.uniform(y.shape).draw(&generator).converted(to: Float.self)
+        let dx = Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: xShape).reference([dy, w], EvaluationContext())[0]
+        func close(_ a: [Float], _ b: [Float]) -> Bool {
+            let scale = max(b.map(abs).max() ?? 0, 1)
+            return zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * scale }
+        }
+        var forward: [[Float]] = [], data: [[Float]] = []
+        x.scalars.withUnsafeBufferPointer { xp in
+            w.scalars.withUnsafeBufferPointer { wp in
+                bias.scalars.withUnsafeBufferPointer { bp in
+                    dy.scalars.withUnsafeBufferPointer { dyp in
+                        var out = [Float](repeating: .nan, count: y.shape.count), grad = [Float](repeating: .nan, count: xShape.count)
+                        let epilogue = ConvEpilogue(bias: bp.baseAddress, activation: nil)
+                        FastConv3D(g).forward(&out, xp.baseAddress!, wp.baseAddress!, epilogue)
+                        FastConv3D(g).backwardData(&grad, dyp.baseAddress!, wp.baseAddress!)
+                        forward.append(out)
+                        data.append(grad)
+                        if let direct = DirectConv3D(g) {
+                            direct.forward(&out, xp.baseAddress!, wp.baseAddress!, epilogue)
+                            forward.append(out)
+                            if DirectConv3D.backwardData(g, &grad, dyp.baseAddress!, wp.baseAddress!) { data.append(grad) }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(forward.allSatisfy { close($0, y.scalars) }, "forward")
+        #expect(data.allSatisfy { close($0, dx.scalars) }, "backward data")
+        if conv.stride == Triple(1) { #expect(forward.count == 2 && data.count == 2) }
+    }
+
     @Test("useful multiply-adds skip padding taps")
     func usefulWork() {
         // 1 frame, temporal kernel 3, padding 1: only the middle depth tap reads the input.

@@ -363,3 +363,19 @@ public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padd
     let columns = fast.chunk * fast.outPlane
     return fast.g.outChannels * fast.kFull + max(1, fast.kFull * columns) + fast.g.outChannels * columns
 }
+
+/// The forward convolution with the faster of the direct and the vol2col + sgemm kernels for
+/// this geometry (measured once per process, see `ConvAlgorithm`).
+func convolutionForward(_ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
+    guard let direct = DirectConv3D(g) else { return FastConv3D(g).forward(y, x, w, epilogue) }
+    ConvAlgorithm.choose(g, backward: false, direct: { direct.forward(y, x, w, epilogue) }, gemm: { FastConv3D(g).forward(y, x, w, epilogue) })
+}
+
+/// The data gradient with the faster of the two kernels for this geometry.
+func convolutionBackwardData(_ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) {
+    guard DirectConv3D(g) != nil, g.padding.d < g.kernel.d, g.padding.h < g.kernel.h, g.padding.w < g.kernel.w else {
+        return FastConv3D(g).backwardData(dx, dy, w)
+    }
+    ConvAlgorithm.choose(
+        g, backward: true, direct: { _ = DirectConv3D.backwardData(g, dx, dy, w) }, gemm: { FastConv3D(g).backwardData(dx, dy, w) })
+}
