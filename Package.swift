@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .library(
             name: "Emotion3D",
-            targets: ["GraphCore", "Operators", "Layers", "HDF5", "Training", "Vision", "EmotionRecognition"]),
+            targets: ["GraphCore", "Operators", "Compiler", "Layers", "HDF5", "Training", "Vision", "EmotionRecognition"]),
         .executable(name: "emotion3d", targets: ["emotion3d"]),
     ],
     dependencies: [
@@ -35,6 +35,7 @@ let package = Package(
             name: "Operators",
             dependencies: ["GraphCore", "CBLAS", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: kernelSettings),
+        .target(name: "Compiler", dependencies: ["GraphCore", "Operators"], swiftSettings: kernelSettings),
         .target(name: "Layers", dependencies: ["GraphCore", "Operators"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
@@ -43,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "emotion3d",
             dependencies: [
-                "GraphCore", "Operators", "Layers", "HDF5", "Training", "EmotionRecognition", "Vision",
+                "GraphCore", "Operators", "Compiler", "Layers", "HDF5", "Training", "EmotionRecognition", "Vision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -55,6 +56,8 @@ let package = Package(
         .testTarget(
             name: "LayersTests",
             dependencies: ["GraphCore", "Operators", "Layers", "EmotionRecognition", "HDF5", "TestSupport"]),
+        .testTarget(
+            name: "CompilerTests", dependencies: ["Compiler", "GraphCore", "Operators", "Layers", "EmotionRecognition"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "HDF5", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),

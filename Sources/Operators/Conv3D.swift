@@ -119,6 +119,32 @@ public struct Conv3D: ReferenceOperator {
         return [Tensor(shape: [g.batch, g.outChannels, g.output.d, g.output.h, g.output.w], scalars: y)]
     }
 
+    /// Fast `Float` kernel (direct or vol2col + sgemm, whichever measures faster for the shape); `reference` stays the plain-loop
+    /// kernel for `Double` and for the fast-vs-reference tests.
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        let g = ConvGeometry(input: inputs[0].shape, weight: inputs[1].shape, stride: stride, padding: padding)
+        let shape: Shape = [g.batch, g.outChannels, g.output.d, g.output.h, g.output.w]
+        let bias = inputs.count == 3 ? inputs[2].scalars : []
+        let y = [Float](unsafeUninitializedCapacity: shape.count) { buffer, count in
+            inputs[0].scalars.withUnsafeBufferPointer { x in
+                inputs[1].scalars.withUnsafeBufferPointer { w in
+                    bias.withUnsafeBufferPointer { b in
+                        convolutionForward(
+                            g, buffer.baseAddress!, x.baseAddress!, w.baseAddress!,
+                            ConvEpilogue(bias: inputs.count == 3 ? b.baseAddress : nil, activation: nil))
+                    }
+                }
+            }
+            count = shape.count
+        }
+        return [Tensor(shape: shape, scalars: y)]
+    }
+
+    /// Multiply-adds of this convolution that do not fall on padding (for GFLOP/s reports).
+    public func usefulMultiplyAdds(input: Shape, weight: Shape) -> Int {
+        FastConv3D(ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)).usefulMultiplyAdds
+    }
+
     static let samples: [OperatorSample] = [
         OperatorSample("3x3x3 pad 1", Conv3D(padding: Triple(1)), [.uniform([2, 2, 3, 4, 5]), .uniform([3, 2, 3, 3, 3])]),
         OperatorSample(
@@ -199,6 +225,21 @@ public struct Conv3DBackwardData: ReferenceOperator {
         return [Tensor(shape: inputShape, scalars: dx)]
     }
 
+    /// Fast `Float` kernel (direct transposed convolution or sgemm + col2vol, whichever measures
+    /// faster for the shape); `reference` is the plain-loop kernel.
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        let g = ConvGeometry(input: inputShape, weight: inputs[1].shape, stride: stride, padding: padding)
+        let dx = [Float](unsafeUninitializedCapacity: inputShape.count) { buffer, count in
+            inputs[0].scalars.withUnsafeBufferPointer { dy in
+                inputs[1].scalars.withUnsafeBufferPointer { w in
+                    convolutionBackwardData(g, buffer.baseAddress!, dy.baseAddress!, w.baseAddress!)
+                }
+            }
+            count = inputShape.count
+        }
+        return [Tensor(shape: inputShape, scalars: dx)]
+    }
+
     static let samples: [OperatorSample] = [
         OperatorSample(
             "3x3x3 pad 1", Conv3DBackwardData(stride: Triple(1), padding: Triple(1), inputShape: [2, 2, 3, 4, 5]),
@@ -274,6 +315,20 @@ public struct Conv3DBackwardFilter: ReferenceOperator {
                     }
                 }
             }
+        }
+        return [Tensor(shape: weightShape, scalars: dw)]
+    }
+
+    /// Fast `Float` kernel (vol2col + sgemm accumulating over tiles); `reference` is the plain-loop kernel.
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        let g = ConvGeometry(input: inputs[1].shape, weight: weightShape, stride: stride, padding: padding)
+        let dw = [Float](unsafeUninitializedCapacity: weightShape.count) { buffer, count in
+            inputs[0].scalars.withUnsafeBufferPointer { dy in
+                inputs[1].scalars.withUnsafeBufferPointer { x in
+                    FastConv3D(g).backwardFilter(buffer.baseAddress!, dy.baseAddress!, x.baseAddress!)
+                }
+            }
+            count = weightShape.count
         }
         return [Tensor(shape: weightShape, scalars: dw)]
     }

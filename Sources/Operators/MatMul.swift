@@ -1,3 +1,4 @@
+import CBLAS
 import GraphCore
 
 /// Matrix product of 2D tensors with optional transposes: `op(a) · op(b)`.
@@ -62,6 +63,25 @@ public struct MatMul: ReferenceOperator {
                     }
                 }
             }
+        }
+        return [Tensor(shape: [m, n], scalars: c)]
+    }
+
+    /// Fast `Float` kernel: one sgemm (OpenBLAS's threads); `reference` is the plain-loop kernel.
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        let a = inputs[0], b = inputs[1]
+        let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+        let n = transposeB ? b.shape[0] : b.shape[1]
+        let c = [Float](unsafeUninitializedCapacity: m * n) { buffer, count in
+            a.scalars.withUnsafeBufferPointer { pa in
+                b.scalars.withUnsafeBufferPointer { pb in
+                    cblas_sgemm(
+                        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
+                        0, buffer.baseAddress, Int32(n))
+                }
+            }
+            count = m * n
         }
         return [Tensor(shape: [m, n], scalars: c)]
     }

@@ -47,16 +47,23 @@ func maxPoolGather<T: KernelScalar>(
     let outShape: Shape = [shape[0], shape[1], out.d, out.h, out.w]
     let g = PoolGeometry(input: shape, output: outShape, kernel: kernel, stride: stride, padding: padding)
     var y = [T](repeating: 0, count: outShape.count)
-    x.scalars.withUnsafeBufferPointer { xp in
-        values.scalars.withUnsafeBufferPointer { vp in
-            for plane in 0..<g.planes {
-                let xs = xp.baseAddress! + plane * g.input.product, vs = vp.baseAddress! + plane * g.input.product
-                var o = plane * g.output.product
-                for od in 0..<out.d {
-                    for oh in 0..<out.h {
-                        for ow in 0..<out.w {
-                            y[o] = vs[g.argmax(xs, od, oh, ow)]
-                            o += 1
+    y.withUnsafeMutableBufferPointer { yBuffer in
+        x.scalars.withUnsafeBufferPointer { xBuffer in
+            values.scalars.withUnsafeBufferPointer { vBuffer in
+                let yp = SendablePointer(yBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
+                let vp = SendableConstPointer(vBuffer.baseAddress!)
+                // Planes are independent: one contiguous range of planes per core.
+                parallelRanges(g.planes, work: g.planes * g.output.product * kernel.product) { planes in
+                    for plane in planes {
+                        let xs = xp.base + plane * g.input.product, vs = vp.base + plane * g.input.product
+                        var o = plane * g.output.product
+                        for od in 0..<out.d {
+                            for oh in 0..<out.h {
+                                for ow in 0..<out.w {
+                                    yp.base[o] = vs[g.argmax(xs, od, oh, ow)]
+                                    o += 1
+                                }
+                            }
                         }
                     }
                 }
@@ -96,15 +103,25 @@ public struct MaxPool3DBackward: ReferenceOperator {
         let dy = inputs[0], x = inputs[1]
         let g = PoolGeometry(input: x.shape, output: dy.shape, kernel: kernel, stride: stride, padding: padding)
         var dx = [T](repeating: 0, count: x.shape.count)
-        x.scalars.withUnsafeBufferPointer { xp in
-            for plane in 0..<g.planes {
-                let xs = xp.baseAddress! + plane * g.input.product
-                var o = plane * g.output.product
-                for od in 0..<g.output.d {
-                    for oh in 0..<g.output.h {
-                        for ow in 0..<g.output.w {
-                            dx[plane * g.input.product + g.argmax(xs, od, oh, ow)] += dy.scalars[o]
-                            o += 1
+        dx.withUnsafeMutableBufferPointer { dxBuffer in
+            x.scalars.withUnsafeBufferPointer { xBuffer in
+                dy.scalars.withUnsafeBufferPointer { dyBuffer in
+                    let dxp = SendablePointer(dxBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
+                    let dyp = SendableConstPointer(dyBuffer.baseAddress!)
+                    let kernelSize = kernel.product
+                    // Each plane scatters only into itself: one contiguous range of planes per core.
+                    parallelRanges(g.planes, work: g.planes * g.output.product * kernelSize) { planes in
+                        for plane in planes {
+                            let xs = xp.base + plane * g.input.product, target = dxp.base + plane * g.input.product
+                            var o = plane * g.output.product
+                            for od in 0..<g.output.d {
+                                for oh in 0..<g.output.h {
+                                    for ow in 0..<g.output.w {
+                                        target[g.argmax(xs, od, oh, ow)] += dyp.base[o]
+                                        o += 1
+                                    }
+                                }
+                            }
                         }
                     }
                 }

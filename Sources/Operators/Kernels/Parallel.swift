@@ -20,3 +20,16 @@ func parallelFor(_ count: Int, work: Int, _ body: @Sendable (Int) -> Void) {
         for index in 0..<count { body(index) }
     }
 }
+
+/// Runs `body(range)` over `0..<count` cut into one contiguous range per core when `work` (element
+/// operations in all) is coarse enough, else over the whole range: few, large chunks.
+func parallelRanges(_ count: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
+    let workers = 2
+    if count > 1 && work >= 200_000 {
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            body((count * worker / workers)..<(count * (worker + 1) / workers))
+        }
+    } else {
+        body(0..<count)
+    }
+}

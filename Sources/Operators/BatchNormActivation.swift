@@ -1,0 +1,203 @@
+import GraphCore
+
+/// Training-mode BatchNorm over the channels of `[N, C, …]` followed by an optional activation, in
+/// two passes over memory: channel statistics, then normalise + scale + shift + activation.
+///
+/// Inputs `x [N, C, …]`, `gamma [C]`, `beta [C]`. Outputs `y` (shape of `x`), the batch `mean [C]`
+/// and the biased batch `variance [C]` (for the running statistics). Matches the primitive
+/// subgraph of the `BatchNorm3D` layer followed by `Activation`; the compiler's fusion pass emits
+/// it for training graphs before autodiff, so its backward rule replaces a dozen primitive nodes.
+public struct BatchNormActivation: ReferenceOperator {
+    public let epsilon: Double
+    public let activation: ActivationKind?
+    public init(epsilon: Double, activation: ActivationKind?) {
+        self.epsilon = epsilon
+        self.activation = activation
+    }
+
+    public var name: String { "batchnorm_activation" }
+    public var attributes: KeyValuePairs<String, String> { ["epsilon": "\(epsilon)", "activation": activation?.description ?? "identity"] }
+
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 3...3, name)
+        let x = inputs[0]
+        guard x.rank >= 2, x.count / x[1] > 1 else { throw ShapeError("\(name) needs [N, C, …] with more than one value per channel, got \(x)") }
+        guard inputs[1] == [x[1]], inputs[2] == [x[1]] else {
+            throw ShapeError("\(name) expects gamma and beta [\(x[1])], got \(inputs[1]) and \(inputs[2])")
+        }
+        return [x, [x[1]], [x[1]]]
+    }
+
+    public func backward(_ context: BackwardContext) throws -> [Value?] {
+        let graph = context.graph, scope = graph.nodes[context.node].scope + "/grad"
+        let x = context.inputs[0]
+        var gradients: [Value] = []
+        for (position, gradient) in context.outputGradients.enumerated() {
+            if let gradient {
+                gradients.append(gradient)
+            } else {
+                gradients.append(try graph.apply(Fill(value: 0, shape: graph.shape(of: context.outputs[position])), [], scope: scope)[0])
+            }
+        }
+        let backward = BatchNormActivationBackward(epsilon: epsilon, activation: activation)
+        let results = try graph.apply(
+            backward, [x, context.inputs[1], context.inputs[2], context.outputs[1], context.outputs[2]] + gradients, scope: scope)
+        return results.map { Optional($0) }
+    }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        let x = inputs[0], channels = x.shape[1], batch = x.shape[0], plane = x.shape.count / (batch * channels)
+        let count = Double(batch * plane), eps = epsilon, activation = self.activation
+        var y = [T](repeating: 0, count: x.shape.count)
+        var mean = [T](repeating: 0, count: channels), variance = [T](repeating: 0, count: channels)
+        y.withUnsafeMutableBufferPointer { yBuffer in
+            mean.withUnsafeMutableBufferPointer { meanBuffer in
+                variance.withUnsafeMutableBufferPointer { varianceBuffer in
+                    x.scalars.withUnsafeBufferPointer { xBuffer in
+                        inputs[1].scalars.withUnsafeBufferPointer { gammaBuffer in
+                            inputs[2].scalars.withUnsafeBufferPointer { betaBuffer in
+                                let yp = SendablePointer(yBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
+                                let mp = SendablePointer(meanBuffer.baseAddress!), vp = SendablePointer(varianceBuffer.baseAddress!)
+                                let gp = SendableConstPointer(gammaBuffer.baseAddress!), bp = SendableConstPointer(betaBuffer.baseAddress!)
+                                // One task per channel: each reads and writes its own planes.
+                                parallelFor(channels, work: 4 * x.shape.count) { c in
+                                    // Pass 1: statistics, accumulated in Double (shifted by the first value for stability).
+                                    let shift = Double(xp.base[c * plane])
+                                    var sum = 0.0, squares = 0.0
+                                    for n in 0..<batch {
+                                        let row = xp.base + (n * channels + c) * plane
+                                        for k in 0..<plane {
+                                            let v = Double(row[k]) - shift
+                                            sum += v
+                                            squares += v * v
+                                        }
+                                    }
+                                    let m = sum / count
+                                    let v = max(squares / count - m * m, 0)
+                                    mp.base[c] = T(m + shift)
+                                    vp.base[c] = T(v)
+                                    // Pass 2: y = act(γ·(x − mean)/√(var + ε) + β).
+                                    let scale = gp.base[c] / T(v + eps).squareRoot(), offset = bp.base[c] - T(m + shift) * scale
+                                    for n in 0..<batch {
+                                        let row = xp.base + (n * channels + c) * plane, out = yp.base + (n * channels + c) * plane
+                                        if let activation {
+                                            for k in 0..<plane { out[k] = activation.derivative(row[k] * scale + offset, order: 0) }
+                                        } else {
+                                            for k in 0..<plane { out[k] = row[k] * scale + offset }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: x.shape, scalars: y), Tensor(shape: [channels], scalars: mean), Tensor(shape: [channels], scalars: variance)]
+    }
+
+    static let samples: [OperatorSample] =
+        [ActivationKind?.none, .relu, .elu(alpha: 1), .leakyRelu(slope: 0.01), .mish].map { kind in
+            OperatorSample(
+                "\(kind?.description ?? "identity")", BatchNormActivation(epsilon: 1e-5, activation: kind),
+                [.uniform([3, 4, 2, 3, 2]), .positive([4]), .uniform([4])], absoluteTolerance: 1e-6, relativeTolerance: 1e-5)
+        } + [
+            OperatorSample("batch 1, one channel", BatchNormActivation(epsilon: 1e-3, activation: .relu), [.uniform([1, 1, 7]), .positive([1]), .uniform([1])],
+                absoluteTolerance: 1e-6, relativeTolerance: 1e-5)
+        ]
+}
+
+/// Backward-only: gradients of `BatchNormActivation` in two passes over memory (channel sums,
+/// then `dx`). Inputs `x, gamma, beta, mean, variance, dy, dmean, dvariance`; outputs
+/// `dx, dgamma, dbeta`. With `x̂ = (x − mean)/σ`, `g = dy · act′(γx̂ + β)`:
+/// `dβ = Σg`, `dγ = Σg·x̂`, `dx = γ/(σm)·(m·g − dβ − x̂·dγ) + dmean/m + 2·dvar·(x − mean)/m`.
+/// Not differentiable itself: training needs first-order gradients only.
+public struct BatchNormActivationBackward: ReferenceOperator {
+    public let epsilon: Double
+    public let activation: ActivationKind?
+    public init(epsilon: Double, activation: ActivationKind?) {
+        self.epsilon = epsilon
+        self.activation = activation
+    }
+
+    public var name: String { "batchnorm_activation_backward" }
+    public var attributes: KeyValuePairs<String, String> { ["epsilon": "\(epsilon)", "activation": activation?.description ?? "identity"] }
+
+    public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
+        try expectInputs(inputs, 8...8, name)
+        let x = inputs[0]
+        guard x.rank >= 2 else { throw ShapeError("\(name) expects x [N, C, …], got \(x)") }
+        let vector: Shape = [x[1]]
+        guard inputs[5] == x, [1, 2, 3, 4, 6, 7].allSatisfy({ inputs[$0] == vector }) else {
+            throw ShapeError("\(name) expects x and dy \(x) and channel vectors \(vector), got \(inputs)")
+        }
+        return [x, vector, vector]
+    }
+
+    public func isDifferentiable(input index: Int) -> Bool { false }
+    public func backward(_ context: BackwardContext) throws -> [Value?] { Array(repeating: nil, count: context.inputs.count) }
+
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
+        let x = inputs[0], channels = x.shape[1], batch = x.shape[0], plane = x.shape.count / (batch * channels)
+        let count = T(batch * plane), eps = T(epsilon), activation = self.activation
+        var dx = [T](repeating: 0, count: x.shape.count)
+        var dgamma = [T](repeating: 0, count: channels), dbeta = [T](repeating: 0, count: channels)
+        let vectors = (1...4).map { inputs[$0].scalars } + [inputs[6].scalars, inputs[7].scalars]
+        dx.withUnsafeMutableBufferPointer { dxBuffer in
+            dgamma.withUnsafeMutableBufferPointer { dgBuffer in
+                dbeta.withUnsafeMutableBufferPointer { dbBuffer in
+                    x.scalars.withUnsafeBufferPointer { xBuffer in
+                        inputs[5].scalars.withUnsafeBufferPointer { dyBuffer in
+                            let dxp = SendablePointer(dxBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
+                            let dyp = SendableConstPointer(dyBuffer.baseAddress!)
+                            let dgp = SendablePointer(dgBuffer.baseAddress!), dbp = SendablePointer(dbBuffer.baseAddress!)
+                            parallelFor(channels, work: 6 * x.shape.count) { c in
+                                let gamma = vectors[0][c], beta = vectors[1][c], mean = vectors[2][c]
+                                let inverse = 1 / (vectors[3][c] + eps).squareRoot()
+                                @inline(__always) func g(_ xv: T, _ dyv: T) -> T {
+                                    guard let activation else { return dyv }
+                                    return dyv * activation.derivative(gamma * (xv - mean) * inverse + beta, order: 1)
+                                }
+                                // Pass 1: Σg and Σg·x̂ (in Double).
+                                var sumG = 0.0, sumGX = 0.0
+                                for n in 0..<batch {
+                                    let offset = (n * channels + c) * plane
+                                    let row = xp.base + offset, dyRow = dyp.base + offset
+                                    for k in 0..<plane {
+                                        let gv = Double(g(row[k], dyRow[k]))
+                                        sumG += gv
+                                        sumGX += gv * Double((row[k] - mean) * inverse)
+                                    }
+                                }
+                                dbp.base[c] = T(sumG)
+                                dgp.base[c] = T(sumGX)
+                                // Pass 2: dx.
+                                let factor = gamma * inverse / count, db = T(sumG), dg = T(sumGX)
+                                let meanTerm = vectors[4][c] / count, varianceTerm = 2 * vectors[5][c] / count
+                                for n in 0..<batch {
+                                    let offset = (n * channels + c) * plane
+                                    let row = xp.base + offset, dyRow = dyp.base + offset, out = dxp.base + offset
+                                    for k in 0..<plane {
+                                        let centered = row[k] - mean
+                                        out[k] = factor * (count * g(row[k], dyRow[k]) - db - centered * inverse * dg) + meanTerm
+                                            + varianceTerm * centered
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [Tensor(shape: x.shape, scalars: dx), Tensor(shape: [channels], scalars: dgamma), Tensor(shape: [channels], scalars: dbeta)]
+    }
+
+    static let samples: [OperatorSample] = [ActivationKind?.none, .relu, .mish].map { kind in
+        OperatorSample(
+            "\(kind?.description ?? "identity")", BatchNormActivationBackward(epsilon: 1e-5, activation: kind),
+            [.uniform([2, 3, 2, 5]), .positive([3]), .uniform([3]), .uniform([3]), .positive([3]), .uniform([2, 3, 2, 5]), .uniform([3]),
+             .uniform([3])])
+    }
+}

@@ -1,0 +1,185 @@
+import Dispatch
+import Foundation
+import GraphCore
+
+/// Register-blocked direct 3D convolution for stride 1 (every convolution of the paper's family).
+///
+/// Each inner step computes 4 output channels × 16 positions of one output row in 8 SIMD8
+/// accumulators: per tap, two unaligned loads of the input row and four broadcast weights feed
+/// eight FMAs. Depth and height taps that fall on padding are skipped; width padding comes from a
+/// copy of the input whose rows are padded to whole vector blocks. Workers (one per core) take
+/// contiguous ranges of (sample, 4-channel block, output plane) tasks, with no OpenBLAS inside.
+struct DirectConv3D {
+    let g: ConvGeometry
+    /// Row length of the padded input: whole 16-wide output blocks plus the kernel's reach.
+    let paddedWidth: Int
+    let blocks: Int
+
+    init?(_ g: ConvGeometry) {
+        guard g.stride == Triple(1) else { return nil }
+        self.g = g
+        blocks = (g.output.w + 15) / 16
+        paddedWidth = blocks * 16 + g.kernel.w - 1
+    }
+
+    /// `y = epilogue(conv(x, w))`; same layouts as `FastConv3D.forward`.
+    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
+        let cin = g.inChannels, cout = g.outChannels, taps = g.kernel.product
+        let inH = g.input.h, inD = g.input.d, pw = g.padding.w
+        // Input rows padded in width: [N, Cin, D, H, paddedWidth], data at column pw.
+        let rows = g.batch * cin * inD * inH
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: rows * paddedWidth)
+        defer { padded.deallocate() }
+        for row in 0..<rows {
+            let target = padded + row * paddedWidth
+            target.update(repeating: 0, count: paddedWidth)
+            (target + pw).update(from: x + row * g.input.w, count: g.input.w)
+        }
+        // Weights packed as [Cout/4, Cin, taps, 4] (zero filters pad the last block).
+        let outBlocks = (cout + 3) / 4
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: outBlocks * cin * taps * 4)
+        defer { packed.deallocate() }
+        packed.update(repeating: 0, count: outBlocks * cin * taps * 4)
+        for o in 0..<cout {
+            for i in 0..<cin {
+                for t in 0..<taps { packed[((o / 4 * cin + i) * taps + t) * 4 + o % 4] = w[(o * cin + i) * taps + t] }
+            }
+        }
+        let tasks = g.batch * outBlocks * g.output.d
+        let workers = FastConv3D.workers
+        let work = g.batch * cout * cin * taps * g.output.product
+        let shared = (y: SendablePointer(y), x: SendableConstPointer(UnsafePointer(padded)), w: SendableConstPointer(UnsafePointer(packed)))
+        let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
+        let run: @Sendable (Int) -> Void = { worker in
+            let count = workers > 1 && work >= 4_000_000 ? workers : 1
+            let range = (tasks * worker / count)..<(tasks * (worker + 1) / count)
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: 16 * 4)
+            defer { row.deallocate() }
+            for task in range {
+                let od = task % g.output.d, ob = (task / g.output.d) % outBlocks, n = task / (g.output.d * outBlocks)
+                self.plane(shared.y.base, shared.x.base, shared.w.base, n: n, ob: ob, od: od, bias: bias?.base, activation, row)
+            }
+        }
+        if workers > 1 && work >= 4_000_000 {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: run)
+        } else {
+            run(0)
+        }
+    }
+
+    /// One output plane `od` of channels `4·ob ..< 4·ob+4` of sample `n`.
+    @inline(__always)
+    private func plane(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, n: Int, ob: Int, od: Int,
+        bias: UnsafePointer<Float>?, _ activation: ActivationKind?, _ scratch: UnsafeMutablePointer<Float>
+    ) {
+        let cin = g.inChannels, cout = g.outChannels, kd = g.kernel.d, kh = g.kernel.h, kw = g.kernel.w, taps = g.kernel.product
+        let inD = g.input.d, inH = g.input.h, ow = g.output.w, pwidth = paddedWidth
+        let aRange = max(0, g.padding.d - od)..<min(kd, inD + g.padding.d - od)
+        for oh in 0..<g.output.h {
+            let bRange = max(0, g.padding.h - oh)..<min(kh, inH + g.padding.h - oh)
+            for block in 0..<blocks {
+                var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a10 = SIMD8<Float>(), a11 = SIMD8<Float>()
+                var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a30 = SIMD8<Float>(), a31 = SIMD8<Float>()
+                for i in 0..<cin {
+                    let channel = x + (n * cin + i) * inD * inH * pwidth + block * 16
+                    let filters = w + (ob * cin + i) * taps * 4
+                    for a in aRange {
+                        let id = od + a - g.padding.d
+                        for b in bRange {
+                            let ih = oh + b - g.padding.h
+                            let source = UnsafeRawPointer(channel + (id * inH + ih) * pwidth)
+                            var weights = filters + ((a * kh + b) * kw) * 4
+                            for c in 0..<kw {
+                                let v0 = source.loadUnaligned(fromByteOffset: c * 4, as: SIMD8<Float>.self)
+                                let v1 = source.loadUnaligned(fromByteOffset: (c + 8) * 4, as: SIMD8<Float>.self)
+                                let w0 = SIMD8<Float>(repeating: weights[0]), w1 = SIMD8<Float>(repeating: weights[1])
+                                let w2 = SIMD8<Float>(repeating: weights[2]), w3 = SIMD8<Float>(repeating: weights[3])
+                                a00 = a00.addingProduct(v0, w0); a01 = a01.addingProduct(v1, w0)
+                                a10 = a10.addingProduct(v0, w1); a11 = a11.addingProduct(v1, w1)
+                                a20 = a20.addingProduct(v0, w2); a21 = a21.addingProduct(v1, w2)
+                                a30 = a30.addingProduct(v0, w3); a31 = a31.addingProduct(v1, w3)
+                                weights += 4
+                            }
+                        }
+                    }
+                }
+                // Epilogue: bias and activation while the 4×16 results are in registers/L1.
+                let raw = UnsafeMutableRawPointer(scratch)
+                raw.storeBytes(of: a00, toByteOffset: 0, as: SIMD8<Float>.self); raw.storeBytes(of: a01, toByteOffset: 32, as: SIMD8<Float>.self)
+                raw.storeBytes(of: a10, toByteOffset: 64, as: SIMD8<Float>.self); raw.storeBytes(of: a11, toByteOffset: 96, as: SIMD8<Float>.self)
+                raw.storeBytes(of: a20, toByteOffset: 128, as: SIMD8<Float>.self); raw.storeBytes(of: a21, toByteOffset: 160, as: SIMD8<Float>.self)
+                raw.storeBytes(of: a30, toByteOffset: 192, as: SIMD8<Float>.self); raw.storeBytes(of: a31, toByteOffset: 224, as: SIMD8<Float>.self)
+                let width = min(16, ow - block * 16)
+                for k in 0..<4 {
+                    let o = ob * 4 + k
+                    if o >= cout { break }
+                    let target = y + ((n * cout + o) * g.output.d + od) * g.output.h * ow + oh * ow + block * 16
+                    applyEpilogue(target, scratch + k * 16, width, bias: bias?[o] ?? 0, activation)
+                }
+            }
+        }
+    }
+
+    /// `dx` for stride 1: the convolution of `dy` with the filters transposed to `[Cin, Cout, …]`,
+    /// flipped in every axis, and padding `kernel − 1 − padding`.
+    static func backwardData(_ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) -> Bool {
+        let k = g.kernel, p = g.padding
+        guard g.stride == Triple(1), p.d < k.d, p.h < k.h, p.w < k.w else { return false }
+        let transposedShape: Shape = [g.inChannels, g.outChannels, k.d, k.h, k.w]
+        let dual = ConvGeometry(
+            input: [g.batch, g.outChannels, g.output.d, g.output.h, g.output.w], weight: transposedShape, stride: Triple(1),
+            padding: Triple(k.d - 1 - p.d, k.h - 1 - p.h, k.w - 1 - p.w))
+        guard let direct = DirectConv3D(dual) else { return false }
+        let taps = k.product
+        let flipped = UnsafeMutablePointer<Float>.allocate(capacity: transposedShape.count)
+        defer { flipped.deallocate() }
+        for o in 0..<g.outChannels {
+            for i in 0..<g.inChannels {
+                for t in 0..<taps { flipped[(i * g.outChannels + o) * taps + (taps - 1 - t)] = w[(o * g.inChannels + i) * taps + t] }
+            }
+        }
+        direct.forward(dx, dy, flipped, ConvEpilogue(bias: nil, activation: nil))
+        return true
+    }
+}
+
+/// The convolution algorithm of one (geometry, direction), chosen by timing both once per process.
+enum ConvAlgorithm: Sendable {
+    case direct, gemm
+
+    struct Key: Hashable {
+        let input: [Int], weight: [Int], padding: [Int], backward: Bool
+    }
+    nonisolated(unsafe) private static var choices: [Key: ConvAlgorithm] = [:]
+    private static let lock = NSLock()
+
+    /// `EMOTION3D_CONV=direct|gemm` forces one algorithm (to bisect or to measure).
+    static let forced: ConvAlgorithm? = {
+        switch ProcessInfo.processInfo.environment["EMOTION3D_CONV"] {
+        case "direct": .direct
+        case "gemm": .gemm
+        default: nil
+        }
+    }()
+
+    /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the faster.
+    static func choose(_ g: ConvGeometry, backward: Bool, direct: () -> Void, gemm: () -> Void) {
+        if let forced { return forced == .direct ? direct() : gemm() }
+        let key = Key(input: [g.batch, g.inChannels, g.input.d, g.input.h, g.input.w], weight: [g.outChannels, g.kernel.d, g.kernel.h, g.kernel.w],
+            padding: g.padding.array, backward: backward)
+        lock.lock()
+        let known = choices[key]
+        lock.unlock()
+        if let known { return known == .direct ? direct() : gemm() }
+        func seconds(_ body: () -> Void) -> UInt64 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            return DispatchTime.now().uptimeNanoseconds - start
+        }
+        let choice: ConvAlgorithm = seconds(gemm) <= seconds(direct) ? .gemm : .direct
+        lock.lock()
+        choices[key] = choice
+        lock.unlock()
+    }
+}

@@ -1,0 +1,381 @@
+import CBLAS
+import Dispatch
+import Foundation
+import GraphCore
+
+/// What the forward convolution's epilogue applies while it scatters a tile to `[N, C, D, H, W]`:
+/// a per-channel bias and an activation, in the same pass over the output.
+struct ConvEpilogue: @unchecked Sendable {
+    /// `[Cout]`, or nil.
+    var bias: UnsafePointer<Float>?
+    var activation: ActivationKind?
+}
+
+/// The fast single-precision 3D convolution: vol2col + sgemm, tiled.
+///
+/// Work is cut into tiles of one output depth plane × a group of samples. Each tile builds a column
+/// matrix `[kD'·Cin·kH·kW, samples·H'·W']` holding only the depth taps that fall inside the input
+/// for that plane, so whole planes of padding (2 of 3 taps on the 1-frame deep layers) cost nothing;
+/// the column buffer is bounded by one tile, never a whole batch. Weights are permuted to
+/// `[Cout, kD, Cin, kH, kW]` so that those taps are contiguous columns of one sgemm operand.
+/// Both cores come from OpenBLAS's threads inside sgemm; the gathers around it stay serial so
+/// parallel loops never nest.
+struct FastConv3D {
+    let g: ConvGeometry
+    let kk: Int, kFull: Int, outPlane: Int, outVolume: Int, inPlane: Int, inVolume: Int
+    /// Samples per tile: enough columns for sgemm to run at speed on small planes.
+    let chunk: Int
+
+    /// Column-buffer budget in floats (16 MiB); a single (plane, sample) tile may exceed it.
+    static let columnBudget = 1 << 22
+
+    init(_ g: ConvGeometry) {
+        self.g = g
+        kk = g.kernel.h * g.kernel.w
+        kFull = g.kernel.d * g.inChannels * kk
+        outPlane = g.output.h * g.output.w
+        outVolume = g.output.d * outPlane
+        inPlane = g.input.h * g.input.w
+        inVolume = g.input.d * inPlane
+        var samples = max(1, min(g.batch, (1024 + outPlane - 1) / outPlane))
+        while samples > 1 && samples * outPlane * kFull > FastConv3D.columnBudget { samples -= 1 }
+        // At least two tiles where workers split them, so that both cores get one.
+        while FastConv3D.splits(outPlane) && samples > 1 && g.output.d * ((g.batch + samples - 1) / samples) < 2 {
+            samples = (samples + 1) / 2
+        }
+        chunk = samples
+    }
+
+    /// Depth taps `a` for which output plane `od` reads an input plane.
+    @inline(__always)
+    func depthTaps(_ od: Int) -> Range<Int> {
+        let base = od * g.stride.d - g.padding.d
+        let low = max(0, -base), high = min(g.kernel.d, g.input.d - base)
+        return low < high ? low..<high : 0..<0
+    }
+
+    /// `[Cout, Cin, kD, kH, kW]` → `[Cout, kD, Cin, kH, kW]` (or back with `inverse`).
+    func permuteWeights(_ target: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, inverse: Bool = false) {
+        let cin = g.inChannels, kd = g.kernel.d
+        for o in 0..<g.outChannels {
+            for i in 0..<cin {
+                for a in 0..<kd {
+                    let standard = ((o * cin + i) * kd + a) * kk, permuted = ((o * kd + a) * cin + i) * kk
+                    if inverse {
+                        target.advanced(by: standard).update(from: source + permuted, count: kk)
+                    } else {
+                        target.advanced(by: permuted).update(from: source + standard, count: kk)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Visits every column-matrix row of a tile as (row index, input row pointer offset per sample,
+    /// or nil when the row lies in padding) — shared by vol2col and col2vol.
+    @inline(__always)
+    private func forEachRow(
+        od: Int, taps: Range<Int>, _ body: (_ row: Int, _ id: Int, _ i: Int, _ b: Int, _ c: Int) -> Void
+    ) {
+        for a in taps {
+            let id = od * g.stride.d + a - g.padding.d
+            for i in 0..<g.inChannels {
+                for b in 0..<g.kernel.h {
+                    for c in 0..<g.kernel.w {
+                        body(((a - taps.lowerBound) * g.inChannels + i) * kk + b * g.kernel.w + c, id, i, b, c)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills the column matrix of tile (`od`, samples `n0..<n0+count`): row-major `[rows, count·H'·W']`.
+    func vol2col(_ col: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, od: Int, taps: Range<Int>, n0: Int, count: Int) {
+        let cols = count * outPlane, ow = g.output.w, sh = g.stride.h, sw = g.stride.w
+        let ph = g.padding.h, pw = g.padding.w, inH = g.input.h, inW = g.input.w
+        forEachRow(od: od, taps: taps) { row, id, i, b, c in
+            let columns = validOutputs(tap: c, stride: sw, padding: pw, extent: inW, outputs: ow)
+            for s in 0..<count {
+                var dst = col + row * cols + s * outPlane
+                let plane = x + ((n0 + s) * g.inChannels + i) * inVolume + id * inPlane
+                for oh in 0..<g.output.h {
+                    let ih = oh * sh + b - ph
+                    if ih < 0 || ih >= inH || columns.isEmpty {
+                        dst.update(repeating: 0, count: ow)
+                    } else {
+                        if columns.lowerBound > 0 { dst.update(repeating: 0, count: columns.lowerBound) }
+                        let src = plane + ih * inW + c - pw
+                        if sw == 1 {
+                            (dst + columns.lowerBound).update(from: src + columns.lowerBound, count: columns.count)
+                        } else {
+                            for w in columns { dst[w] = src[w * sw] }
+                        }
+                        if columns.upperBound < ow { (dst + columns.upperBound).update(repeating: 0, count: ow - columns.upperBound) }
+                    }
+                    dst += ow
+                }
+            }
+        }
+    }
+
+    /// Adds a tile's column matrix back into `dx` (the adjoint of `vol2col`).
+    func col2vol(_ dx: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>, od: Int, taps: Range<Int>, n0: Int, count: Int) {
+        let cols = count * outPlane, ow = g.output.w, sh = g.stride.h, sw = g.stride.w
+        let ph = g.padding.h, pw = g.padding.w, inH = g.input.h, inW = g.input.w
+        forEachRow(od: od, taps: taps) { row, id, i, b, c in
+            let columns = validOutputs(tap: c, stride: sw, padding: pw, extent: inW, outputs: ow)
+            if columns.isEmpty { return }
+            for s in 0..<count {
+                var src = col + row * cols + s * outPlane
+                let plane = dx + ((n0 + s) * g.inChannels + i) * inVolume + id * inPlane
+                for oh in 0..<g.output.h {
+                    let ih = oh * sh + b - ph
+                    if ih >= 0 && ih < inH {
+                        let dst = plane + ih * inW + c - pw
+                        for w in columns { dst[w * sw] += src[w] }
+                    }
+                    src += ow
+                }
+            }
+        }
+    }
+
+    /// Copies `dy`'s tile (`od`, samples `n0..<n0+count`) into `[Cout, count·H'·W']`.
+    func gatherTile(_ tile: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, od: Int, n0: Int, count: Int) {
+        let cols = count * outPlane
+        for s in 0..<count {
+            for o in 0..<g.outChannels {
+                (tile + o * cols + s * outPlane).update(from: dy + ((n0 + s) * g.outChannels + o) * outVolume + od * outPlane, count: outPlane)
+            }
+        }
+    }
+
+    /// Runs `body(od, taps, n0, count)` over every tile.
+    @inline(__always)
+    func forEachTile(_ body: (Int, Range<Int>, Int, Int) -> Void) {
+        for od in 0..<g.output.d {
+            let taps = depthTaps(od)
+            for n0 in stride(from: 0, to: g.batch, by: chunk) { body(od, taps, n0, min(chunk, g.batch - n0)) }
+        }
+    }
+
+    private var maxColumns: Int { chunk * outPlane }
+
+    /// One unit of work: output depth plane `od` of samples `n0..<n0+count`.
+    struct Tile: Sendable {
+        let od: Int, taps: Range<Int>, n0: Int, count: Int
+    }
+
+    func tiles(samples: Range<Int>) -> [Tile] {
+        var result: [Tile] = []
+        for od in 0..<g.output.d {
+            for n0 in stride(from: samples.lowerBound, to: samples.upperBound, by: chunk) {
+                result.append(Tile(od: od, taps: depthTaps(od), n0: n0, count: min(chunk, samples.upperBound - n0)))
+            }
+        }
+        return result
+    }
+
+    /// Workers of one convolution: one per core (at most 2), or `EMOTION3D_CONV_WORKERS` (1 leaves
+    /// all parallelism to OpenBLAS's threads inside sgemm).
+    static let workers: Int = {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        if let text = ProcessInfo.processInfo.environment["EMOTION3D_CONV_WORKERS"], let value = Int(text), value >= 1 { return min(value, cores) }
+        return min(2, cores)
+    }()
+
+    /// Whether tiles go to one worker per core. Measured on this machine: on large planes the serial
+    /// vol2col/col2vol around a 2-thread sgemm costs more than single-threaded sgemm per worker;
+    /// on 14×14 and 7×7 planes (short sgemm, many channels) OpenBLAS's own threads do better, and
+    /// per-worker filter accumulators cost more than they save.
+    static func splits(_ outPlane: Int) -> Bool { workers > 1 && outPlane >= 784 }
+
+    /// Whether the convolution is large enough for one worker per core (≥ ~0.5 ms per worker).
+    private var isParallel: Bool {
+        FastConv3D.splits(outPlane) && g.batch * g.outChannels * g.inChannels * g.kernel.product * outVolume >= 8_000_000
+    }
+
+    /// Runs `body(worker, tiles)` for each list: with several lists, one worker per core, each with
+    /// single-threaded OpenBLAS (one level of parallelism, coarse chunks); with one list, a single
+    /// worker whose sgemm calls use OpenBLAS's threads.
+    private func distribute(_ lists: [[Tile]], _ body: @Sendable (Int, [Tile]) -> Void) {
+        let lists = lists.filter { !$0.isEmpty }
+        if lists.count > 1 {
+            let threads = openblas_get_num_threads()
+            openblas_set_num_threads(1)
+            DispatchQueue.concurrentPerform(iterations: lists.count) { body($0, lists[$0]) }
+            openblas_set_num_threads(threads)
+        } else {
+            body(0, lists.first ?? [])
+        }
+    }
+
+    /// Tiles dealt round-robin to the workers (for kernels whose tiles write disjoint outputs or
+    /// per-worker accumulators).
+    private func interleaved() -> [[Tile]] {
+        let all = tiles(samples: 0..<g.batch)
+        guard isParallel, all.count > 1 else { return [all] }
+        return (0..<FastConv3D.workers).map { worker in stride(from: worker, to: all.count, by: FastConv3D.workers).map { all[$0] } }
+    }
+
+    /// `y [N, Cout, D', H', W'] = epilogue(conv(x, w))`; `w` in the standard layout.
+    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
+        let permuted = UnsafeMutablePointer<Float>.allocate(capacity: cout * kFull)
+        defer { permuted.deallocate() }
+        permuteWeights(permuted, w)
+        let shared = (y: SendablePointer(y), x: SendableConstPointer(x), w: SendableConstPointer(UnsafePointer(permuted)))
+        let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
+        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
+        distribute(interleaved()) { _, tiles in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
+            defer { col.deallocate(); tile.deallocate() }
+            for t in tiles {
+                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
+                if rows > 0 {
+                    vol2col(col, shared.x.base, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(cols), Int32(rows), 1,
+                        shared.w.base + t.taps.lowerBound * cin * kk, Int32(kFull), col, Int32(cols), 0, tile, Int32(cols))
+                } else {
+                    tile.update(repeating: 0, count: cout * cols)
+                }
+                for s in 0..<t.count {
+                    for o in 0..<cout {
+                        applyEpilogue(
+                            shared.y.base + ((t.n0 + s) * cout + o) * outVolume + t.od * outPlane, tile + o * cols + s * outPlane, outPlane,
+                            bias: bias?.base[o] ?? 0, activation)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dx [N, Cin, D, H, W]` from `dy [N, Cout, D', H', W']` and `w`. Tiles of different depth planes
+    /// add into the same input planes, so workers split the samples.
+    func backwardData(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) {
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
+        dx.update(repeating: 0, count: g.batch * cin * inVolume)
+        let permuted = UnsafeMutablePointer<Float>.allocate(capacity: cout * kFull)
+        defer { permuted.deallocate() }
+        permuteWeights(permuted, w)
+        let shared = (dx: SendablePointer(dx), dy: SendableConstPointer(dy), w: SendableConstPointer(UnsafePointer(permuted)))
+        let lists: [[Tile]]
+        if isParallel && g.batch >= FastConv3D.workers {
+            let workers = FastConv3D.workers
+            lists = (0..<workers).map { tiles(samples: (g.batch * $0 / workers)..<(g.batch * ($0 + 1) / workers)) }
+        } else {
+            lists = [tiles(samples: 0..<g.batch)]
+        }
+        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
+        distribute(lists) { _, tiles in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
+            defer { col.deallocate(); tile.deallocate() }
+            for t in tiles {
+                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
+                guard rows > 0 else { continue }
+                gatherTile(tile, shared.dy.base, od: t.od, n0: t.n0, count: t.count)
+                cblas_sgemm(
+                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(cout), 1,
+                    shared.w.base + t.taps.lowerBound * cin * kk, Int32(kFull), tile, Int32(cols), 0, col, Int32(cols))
+                col2vol(shared.dx.base, col, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
+            }
+        }
+    }
+
+    /// `dw [Cout, Cin, kD, kH, kW]` from `dy` and `x`; each worker accumulates its own copy.
+    func backwardFilter(_ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>) {
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
+        let lists = interleaved()
+        let size = cout * kFull
+        let accumulators = UnsafeMutablePointer<Float>.allocate(capacity: size * lists.count)
+        defer { accumulators.deallocate() }
+        accumulators.update(repeating: 0, count: size * lists.count)
+        let shared = (acc: SendablePointer(accumulators), dy: SendableConstPointer(dy), x: SendableConstPointer(x))
+        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
+        distribute(lists) { worker, tiles in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
+            defer { col.deallocate(); tile.deallocate() }
+            let target = shared.acc.base + worker * size
+            for t in tiles {
+                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
+                guard rows > 0 else { continue }
+                gatherTile(tile, shared.dy.base, od: t.od, n0: t.n0, count: t.count)
+                vol2col(col, shared.x.base, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(rows), Int32(cols), 1,
+                    tile, Int32(cols), col, Int32(cols), 1, target + t.taps.lowerBound * cin * kk, Int32(kFull))
+            }
+        }
+        for worker in 1..<max(lists.count, 1) {
+            let other = accumulators + worker * size
+            for k in 0..<size { accumulators[k] += other[k] }
+        }
+        permuteWeights(dw, accumulators, inverse: true)
+    }
+
+    /// Multiply-adds of the convolution, counting only taps that fall inside the input.
+    var usefulMultiplyAdds: Int {
+        var taps = 0
+        forEachRowCount { taps += $0 }
+        return taps * g.batch * g.outChannels * g.inChannels
+    }
+
+    private func forEachRowCount(_ body: (Int) -> Void) {
+        let k = g.kernel, s = g.stride, p = g.padding, o = g.output, i = g.input
+        for a in 0..<k.d {
+            let dCount = validOutputs(tap: a, stride: s.d, padding: p.d, extent: i.d, outputs: o.d).count
+            for b in 0..<k.h {
+                let hCount = validOutputs(tap: b, stride: s.h, padding: p.h, extent: i.h, outputs: o.h).count
+                for c in 0..<k.w {
+                    body(dCount * hCount * validOutputs(tap: c, stride: s.w, padding: p.w, extent: i.w, outputs: o.w).count)
+                }
+            }
+        }
+    }
+}
+
+/// `target[j] = f(source[j] + bias)` for one output row; `f` from the activation (identity if nil).
+@inline(__always)
+func applyEpilogue(
+    _ target: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, _ count: Int, bias: Float, _ activation: ActivationKind?
+) {
+    switch activation {
+    case nil:
+        for j in 0..<count { target[j] = source[j] + bias }
+    case .relu?:
+        for j in 0..<count { let v = source[j] + bias; target[j] = v > 0 ? v : 0 }
+    case let .leakyRelu(slope)?:
+        let s = Float(slope)
+        for j in 0..<count { let v = source[j] + bias; target[j] = v > 0 ? v : s * v }
+    case let kind?:
+        for j in 0..<count { target[j] = kind.derivative(source[j] + bias, order: 0) }
+    }
+}
+
+/// Scratch floats the fast convolution kernels take for these shapes (permuted weights, one
+/// column tile, one output tile): what a memory planner reserves while the node runs.
+public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple) -> Int {
+    let fast = FastConv3D(ConvGeometry(input: input, weight: weight, stride: stride, padding: padding))
+    let columns = fast.chunk * fast.outPlane
+    return fast.g.outChannels * fast.kFull + max(1, fast.kFull * columns) + fast.g.outChannels * columns
+}
+
+/// The forward convolution with the faster of the direct and the vol2col + sgemm kernels for
+/// this geometry (measured once per process, see `ConvAlgorithm`).
+func convolutionForward(_ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
+    guard let direct = DirectConv3D(g) else { return FastConv3D(g).forward(y, x, w, epilogue) }
+    ConvAlgorithm.choose(g, backward: false, direct: { direct.forward(y, x, w, epilogue) }, gemm: { FastConv3D(g).forward(y, x, w, epilogue) })
+}
+
+/// The data gradient with the faster of the two kernels for this geometry.
+func convolutionBackwardData(_ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) {
+    guard DirectConv3D(g) != nil, g.padding.d < g.kernel.d, g.padding.h < g.kernel.h, g.padding.w < g.kernel.w else {
+        return FastConv3D(g).backwardData(dx, dy, w)
+    }
+    ConvAlgorithm.choose(
+        g, backward: true, direct: { _ = DirectConv3D.backwardData(g, dx, dy, w) }, gemm: { FastConv3D(g).backwardData(dx, dy, w) })
+}

@@ -1,0 +1,207 @@
+import ArgumentParser
+import Compiler
+import EmotionRecognition
+import Foundation
+import GraphCore
+import Layers
+import Operators
+
+/// Times the paper's network: inference and training per clip at full size and the small
+/// configuration, per-layer convolution GFLOP/s against the FMA peak measured in the same run,
+/// the share of time per operator, and peak resident memory.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark the paper's network (build with -c release): ms per clip, conv GFLOP/s vs the FMA peak, memory.")
+
+    @Option(help: "Full-size inference batch sizes, comma-separated.")
+    var fullInference = "1,4"
+    @Option(help: "Full-size training batch sizes, comma-separated (30 takes minutes).")
+    var fullTraining = "4"
+    @Option(help: "Batch size of the small configuration (48×48, filters / 4, FC 512), inference and training.")
+    var smallBatch = 30
+    @Option(help: "Timed runs per measurement (after one warm-up run); the fastest counts.")
+    var repeats = 2
+    @Option(help: "Batch size of the per-layer convolution table (0: skip the table).")
+    var layerBatch = 4
+    @Flag(help: "Skip the full-size network.")
+    var skipFull = false
+    @Flag(help: "Skip the small configuration.")
+    var skipSmall = false
+    @Option(help: "Also write the results as JSON to this file (Tools/bench_reference.py reads it).")
+    var json: String?
+
+    struct Row: Codable {
+        var network: String, mode: String, batch: Int, msPerClip: Double, arenaMiB: Double, naiveMiB: Double, peakRSSMiB: Double
+    }
+    struct LayerRow: Codable {
+        var layer: String, input: [Int], weight: [Int], forward: Double, backwardData: Double, backwardFilter: Double
+    }
+    struct Report: Codable {
+        var threads: Int, loadAverage: String, fmaPeakOneCore: Double, fmaPeakAllCores: Double
+        var rows: [Row] = [], layers: [LayerRow] = [], operatorShares: [String: [String: Double]] = [:]
+    }
+
+    func run() throws {
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        print("emotion3d bench — \(threads) threads (OpenBLAS and dispatch), load average \(load)")
+        print("fusion \(CompilerOptions.fromEnvironment().fusion ? "on" : "off (EMOTION3D_NO_FUSION=1)")")
+        let one = measureFMAPeak(threads: 1), all = measureFMAPeak(threads: threads)
+        print(String(format: "FMA peak (SIMD8 FMA loop, this run): %.1f GFLOP/s on 1 core, %.1f GFLOP/s on %d", one, all, threads))
+        var report = Report(threads: threads, loadAverage: load, fmaPeakOneCore: one, fmaPeakAllCores: all)
+
+        func batches(_ text: String) -> [Int] { text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        var configs: [(String, PaperNetwork, [Int], [Int])] = []
+        if !skipSmall { configs.append(("small", .small, [smallBatch], [smallBatch])) }
+        if !skipFull { configs.append(("full", PaperNetwork(), batches(fullInference), batches(fullTraining))) }
+
+        print("\nnetwork  mode        batch   ms/clip   arena MiB  naive MiB  peak RSS MiB")
+        for (name, network, inferenceBatches, trainingBatches) in configs {
+            let model = try network.model()
+            for batch in inferenceBatches {
+                let built = try model.build(batchSize: batch, mode: .inference)
+                let compiled = try GraphCompiler.compile(built.graph, outputs: [built.logits])
+                let bindings = feeds(built, network, batch: batch, training: false)
+                let profile = try time(compiled.graph, compiled.outputs, bindings)
+                report.rows.append(row(name, "inference", batch, profile, compiled.plan))
+            }
+            for batch in trainingBatches {
+                let built = try model.build(batchSize: batch, mode: .training, loss: LossOptions())
+                let compiled = try GraphCompiler.compileTraining(built.graph, loss: built.loss!, learningRate: 1e-4)
+                let bindings = feeds(built, network, batch: batch, training: true)
+                let profile = try time(compiled.graph, compiled.outputs + compiled.graph.stateUpdates.map(\.value), bindings)
+                report.rows.append(row(name, "training", batch, profile, compiled.plan))
+                report.operatorShares["\(name) training batch \(batch)"] = profile.perOperator
+            }
+        }
+        for (key, shares) in report.operatorShares.sorted(by: { $0.key < $1.key }) {
+            let total = shares.values.reduce(0, +)
+            let top = shares.sorted { $0.value > $1.value }.prefix(8)
+                .map { String(format: "%@ %.1f%%", $0.key, 100 * $0.value / total) }.joined(separator: ", ")
+            print("share of time, \(key): \(top)")
+        }
+
+        if layerBatch > 0 && !skipFull {
+            // Measured again: on a shared machine the first measurement may have run under load.
+            let again = measureFMAPeak(threads: threads)
+            report.fmaPeakAllCores = max(all, again)
+            print(String(format: "\nFMA peak measured again: %.1f GFLOP/s on %d (the tables use the larger, %.1f)", again, threads, report.fmaPeakAllCores))
+            report.layers = try layerTable(batch: layerBatch, peak: report.fmaPeakAllCores)
+        }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    func row(_ network: String, _ mode: String, _ batch: Int, _ profile: Profile, _ plan: MemoryPlan) -> Row {
+        let r = Row(
+            network: network, mode: mode, batch: batch, msPerClip: profile.seconds * 1000 / Double(batch),
+            arenaMiB: Double(plan.arenaBytes) / 1_048_576, naiveMiB: Double(plan.naiveBytes) / 1_048_576, peakRSSMiB: peakRSSMiB())
+        print(
+            r.network.padding(toLength: 9, withPad: " ", startingAt: 0) + r.mode.padding(toLength: 10, withPad: " ", startingAt: 0)
+                + String(format: "%7d %9.1f %11.0f %10.0f %13.0f", r.batch, r.msPerClip, r.arenaMiB, r.naiveMiB, r.peakRSSMiB))
+        return r
+    }
+
+    func feeds(_ built: BuiltModel, _ network: PaperNetwork, batch: Int, training: Bool) -> [String: Tensor<Float>] {
+        var values = built.initialValues(seed: 1)
+        var generator = SeededGenerator(seed: 2)
+        let shape = built.graph.shape(of: built.input)
+        values["input"] = Tensor(shape: shape, scalars: (0..<shape.count).map { _ in generator.nextUnitFloat() })
+        if training {
+            values["labels"] = Tensor(shape: [batch], scalars: (0..<batch).map { _ in Float(generator.next() % UInt64(network.classes)) })
+        }
+        return values
+    }
+
+    struct Profile {
+        var seconds: Double
+        var perOperator: [String: Double]
+    }
+
+    /// One warm-up run, then `repeats` timed runs; the fastest counts, with its time per operator.
+    func time(_ graph: Graph, _ outputs: [Value], _ bindings: [String: Tensor<Float>]) throws -> Profile {
+        var best: Profile?
+        for attempt in 0...max(repeats, 1) {
+            let profile = try profiledRun(graph, outputs, bindings)
+            if attempt > 0 && (best == nil || profile.seconds < best!.seconds) { best = profile }
+        }
+        return best!
+    }
+
+    /// The interpreter's loop (evaluate what the outputs need, free values after their last use),
+    /// timing each node.
+    func profiledRun(_ graph: Graph, _ outputs: [Value], _ bindings: [String: Tensor<Float>]) throws -> Profile {
+        var needed = [Bool](repeating: false, count: graph.nodes.count)
+        for output in outputs { needed[output.node] = true }
+        var lastUse: [Value: Int] = [:]
+        for index in stride(from: graph.nodes.count - 1, through: 0, by: -1) where needed[index] {
+            for input in graph.nodes[index].inputs {
+                needed[input.node] = true
+                if lastUse[input] == nil { lastUse[input] = index }
+            }
+        }
+        let keep = Set(outputs)
+        var values: [Value: Tensor<Float>] = [:]
+        var perOperator: [String: Double] = [:]
+        let start = DispatchTime.now().uptimeNanoseconds
+        for index in graph.nodes.indices where needed[index] {
+            let node = graph.nodes[index]
+            if let leaf = node.op as? Leaf {
+                guard let bound = bindings[leaf.leafName] else { throw GraphError.binding(name: leaf.leafName, message: "no value") }
+                values[Value(node: index)] = bound
+                continue
+            }
+            let before = DispatchTime.now().uptimeNanoseconds
+            let results = node.op.evaluate(node.inputs.map { values[$0]! }, EvaluationContext(seed: 1, step: 0, node: index))
+            perOperator[node.op.name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9
+            for (position, result) in results.enumerated() { values[Value(node: index, output: position)] = result }
+            for input in node.inputs where lastUse[input] == index && !keep.contains(input) { values[input] = nil }
+        }
+        return Profile(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, perOperator: perOperator)
+    }
+
+    /// GFLOP/s of each full-size convolution's forward, backward-data and backward-filter kernels,
+    /// counting only multiply-adds that do not fall on padding.
+    func layerTable(batch: Int, peak: Double) throws -> [LayerRow] {
+        let built = try PaperNetwork().model().build(batchSize: batch, mode: .training)
+        var rows: [LayerRow] = []
+        print("\nfull-size convolutions at batch \(batch): GFLOP/s on useful work (% of the \(String(format: "%.0f", peak)) GFLOP/s peak)")
+        print("layer        input                   weight                forward            backward-data      backward-filter")
+        var generator = SeededGenerator(seed: 3)
+        func random(_ shape: Shape) -> Tensor<Float> {
+            Tensor(shape: shape, scalars: (0..<shape.count).map { _ in generator.nextUnitFloat() - 0.5 })
+        }
+        for node in built.graph.nodes {
+            guard let conv = node.op as? Operators.Conv3D else { continue }
+            let x = built.graph.shape(of: node.inputs[0]), w = built.graph.shape(of: node.inputs[1])
+            let y = node.outputShapes[0]
+            let flops = 2 * Double(conv.usefulMultiplyAdds(input: x, weight: w))
+            let xs = random(x), ws = random(w), dys = random(y)
+            func rate(_ body: () -> Void) -> Double {
+                body()
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                return flops / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) / 1e9
+            }
+            let forward = rate { _ = conv.evaluate([xs, ws], EvaluationContext()) }
+            let data = rate { _ = Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: x).evaluate([dys, ws], EvaluationContext()) }
+            let filter = rate {
+                _ = Conv3DBackwardFilter(stride: conv.stride, padding: conv.padding, weightShape: w).evaluate([dys, xs], EvaluationContext())
+            }
+            func cell(_ value: Double) -> String { String(format: "%6.1f (%3.0f%%)", value, 100 * value / peak) }
+            print("\(node.scope.padding(toLength: 12, withPad: " ", startingAt: 0)) \(x.description.padding(toLength: 23, withPad: " ", startingAt: 0)) \(w.description.padding(toLength: 21, withPad: " ", startingAt: 0)) \(cell(forward))     \(cell(data))     \(cell(filter))")
+            rows.append(LayerRow(layer: node.scope, input: x.dims, weight: w.dims, forward: forward, backwardData: data, backwardFilter: filter))
+        }
+        return rows
+    }
+}
+
+/// Peak resident set size of this process so far, MiB.
+func peakRSSMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}

@@ -1,0 +1,107 @@
+import GraphCore
+import Testing
+
+@testable import Operators
+
+/// A fast `Float` kernel case: the operator, its inputs, and a label.
+struct FastCase: CustomTestStringConvertible, Sendable {
+    let label: String
+    let op: any ReferenceOperator
+    let inputs: [Shape]
+    var testDescription: String { "\(op.name): \(label)" }
+}
+
+/// Odd shapes: batch 1, one channel, sizes that are not multiples of 8, strides, temporal 1 and 5,
+/// the (0,1,1) padding, and several samples per tile (small planes).
+let convCases: [(String, Conv3D, Shape, Shape)] = [
+    ("3x3x3 pad 1, batch 1", Conv3D(padding: Triple(1)), [1, 3, 5, 9, 11], [5, 3, 3, 3, 3]),
+    ("one channel in and out", Conv3D(padding: Triple(1)), [2, 1, 3, 7, 6], [1, 1, 3, 3, 3]),
+    ("temporal 1, padding (0,1,1)", Conv3D(padding: Triple(0, 1, 1)), [2, 4, 3, 5, 7], [6, 4, 1, 3, 3]),
+    ("temporal 5", Conv3D(padding: Triple(2, 1, 1)), [1, 2, 4, 6, 5], [3, 2, 5, 3, 3]),
+    ("temporal 9 on 1 frame", Conv3D(padding: Triple(4, 1, 1)), [3, 5, 1, 4, 4], [7, 5, 9, 3, 3]),
+    ("strides (1,2,2), padding (0,1,1)", Conv3D(stride: Triple(1, 2, 2), padding: Triple(0, 1, 1)), [2, 3, 3, 9, 10], [4, 3, 2, 3, 3]),
+    ("stride 2 everywhere, no padding", Conv3D(stride: Triple(2)), [1, 2, 7, 9, 9], [3, 2, 3, 3, 3]),
+    ("many samples per tile", Conv3D(padding: Triple(1)), [13, 6, 2, 4, 4], [9, 6, 3, 3, 3]),
+    // Large enough for one worker per core: odd batch split between workers, and batch 1.
+    ("two workers, batch 3", Conv3D(padding: Triple(1)), [3, 8, 4, 29, 31], [16, 8, 3, 3, 3]),
+    ("two workers, batch 2, 1 frame", Conv3D(padding: Triple(1)), [2, 8, 1, 29, 30], [48, 8, 3, 3, 3]),
+    ("two workers, batch 1", Conv3D(padding: Triple(1)), [1, 16, 5, 29, 28], [24, 16, 3, 3, 3]),
+]
+
+let fastCases: [FastCase] = convCases.flatMap { label, conv, x, w -> [FastCase] in
+    let y = try! conv.outputShapes(for: [x, w])[0]
+    return [
+        FastCase(label: label, op: conv, inputs: [x, w]),
+        FastCase(label: label + ", bias", op: conv, inputs: [x, w, [w[0]]]),
+        FastCase(label: label, op: Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: x), inputs: [y, w]),
+        FastCase(label: label, op: Conv3DBackwardFilter(stride: conv.stride, padding: conv.padding, weightShape: w), inputs: [y, x]),
+    ]
+} + [
+    FastCase(label: "7x5 · 5x3", op: MatMul(), inputs: [[7, 5], [5, 3]]),
+    FastCase(label: "transposed both", op: MatMul(transposeA: true, transposeB: true), inputs: [[9, 1], [11, 9]]),
+    FastCase(label: "dense", op: MatMul(transposeB: true), inputs: [[3, 17], [13, 17]]),
+]
+
+@Suite("Fast Float kernels match their reference kernels")
+struct FastKernelTests {
+    @Test(arguments: fastCases)
+    func matchesReference(_ sample: FastCase) {
+        var generator = SeededGenerator(seed: 11)
+        let inputs = sample.inputs.map { SampleInput.uniform($0).draw(&generator).converted(to: Float.self) }
+        let fast = sample.op.evaluate(inputs, EvaluationContext())
+        let reference = sample.op.reference(inputs, EvaluationContext())
+        #expect(fast.map(\.shape) == reference.map(\.shape))
+        for (f, r) in zip(fast, reference) {
+            let scale = max(r.scalars.map(abs).max() ?? 0, 1)
+            let worst = zip(f.scalars, r.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-5 * scale, "max difference \(worst) (scale \(scale))")
+        }
+    }
+
+    @Test("each algorithm (direct, vol2col + sgemm) matches the reference", arguments: convCases.map(\.0))
+    func eachAlgorithm(_ label: String) {
+        let (_, conv, xShape, wShape) = convCases.first { $0.0 == label }!
+        var generator = SeededGenerator(seed: 12)
+        let x = SampleInput.uniform(xShape).draw(&generator).converted(to: Float.self)
+        let w = SampleInput.uniform(wShape).draw(&generator).converted(to: Float.self)
+        let bias = SampleInput.uniform([wShape[0]]).draw(&generator).converted(to: Float.self)
+        let g = ConvGeometry(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding)
+        let y = conv.reference([x, w, bias], EvaluationContext())[0]
+        let dy = SampleInput.uniform(y.shape).draw(&generator).converted(to: Float.self)
+        let dx = Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: xShape).reference([dy, w], EvaluationContext())[0]
+        func close(_ a: [Float], _ b: [Float]) -> Bool {
+            let scale = max(b.map(abs).max() ?? 0, 1)
+            return zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * scale }
+        }
+        var forward: [[Float]] = [], data: [[Float]] = []
+        x.scalars.withUnsafeBufferPointer { xp in
+            w.scalars.withUnsafeBufferPointer { wp in
+                bias.scalars.withUnsafeBufferPointer { bp in
+                    dy.scalars.withUnsafeBufferPointer { dyp in
+                        var out = [Float](repeating: .nan, count: y.shape.count), grad = [Float](repeating: .nan, count: xShape.count)
+                        let epilogue = ConvEpilogue(bias: bp.baseAddress, activation: nil)
+                        FastConv3D(g).forward(&out, xp.baseAddress!, wp.baseAddress!, epilogue)
+                        FastConv3D(g).backwardData(&grad, dyp.baseAddress!, wp.baseAddress!)
+                        forward.append(out)
+                        data.append(grad)
+                        if let direct = DirectConv3D(g) {
+                            direct.forward(&out, xp.baseAddress!, wp.baseAddress!, epilogue)
+                            forward.append(out)
+                            if DirectConv3D.backwardData(g, &grad, dyp.baseAddress!, wp.baseAddress!) { data.append(grad) }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(forward.allSatisfy { close($0, y.scalars) }, "forward")
+        #expect(data.allSatisfy { close($0, dx.scalars) }, "backward data")
+        if conv.stride == Triple(1) { #expect(forward.count == 2 && data.count == 2) }
+    }
+
+    @Test("useful multiply-adds skip padding taps")
+    func usefulWork() {
+        // 1 frame, temporal kernel 3, padding 1: only the middle depth tap reads the input.
+        let conv = Conv3D(padding: Triple(1, 0, 0))
+        #expect(conv.usefulMultiplyAdds(input: [1, 2, 1, 3, 3], weight: [4, 2, 3, 3, 3]) == 4 * 2 * 9)
+    }
+}
