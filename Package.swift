@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Layers", dependencies: ["GraphCore", "Operators"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
-        .target(name: "Training", dependencies: ["Layers", "HDF5"]),
+        .target(name: "Training", dependencies: ["Layers", "Compiler", "HDF5"]),
         .target(name: "EmotionRecognition", dependencies: ["Layers", "Operators", "GraphCore", "Training"]),
         .executableTarget(
             name: "emotion3d",

@@ -1,3 +1,4 @@
+import Compiler
 import Foundation
 import Layers
 
@@ -59,8 +60,8 @@ public final class Trainer {
     public var progress = ProgressReporter(.quiet)
 
     private let model: Model
-    private var trainingGraphs: [Int: BuiltModel] = [:]
-    private var evaluationGraphs: [Int: BuiltModel] = [:]
+    private var trainingGraphs: [Int: CompiledModel] = [:]
+    private var evaluationGraphs: [Int: CompiledModel] = [:]
 
     /// A fresh run: weights from the architecture's initialiser and `options.seed`.
     public init(architecture: Architecture, options: TrainerOptions) throws {
@@ -203,26 +204,50 @@ public final class Trainer {
         }
     }
 
+    /// A graph ready to run: the model's values mapped into it after the compiler's passes.
+    struct CompiledModel {
+        let graph: Graph
+        let logits: Value
+        let loss: Value?
+    }
+
     private struct TrainingGraph {
-        let model: BuiltModel
+        let model: CompiledModel
         let optimizerStates: [VariableSpec]
     }
 
-    /// The training graph for one batch size (the last batch of an epoch may be smaller).
+    /// The training graph for one batch size (the last batch of an epoch may be smaller): the
+    /// forward graph fused (BatchNorm + activation) before autodiff, then gradients and the
+    /// optimizer step appended.
     private func trainingGraph(_ batchSize: Int) throws -> TrainingGraph {
-        if let built = trainingGraphs[batchSize] { return TrainingGraph(model: built, optimizerStates: []) }
+        if let compiled = trainingGraphs[batchSize] { return TrainingGraph(model: compiled, optimizerStates: []) }
         let built = try model.build(
             batchSize: batchSize, mode: .training, loss: LossOptions(classWeights: options.classWeights),
             initialization: architecture.initialization)
-        let states = try options.optimizer.append(to: built.graph, parameters: built.parameters, gradients: try built.addGradients())
-        trainingGraphs[batchSize] = built
-        return TrainingGraph(model: built, optimizerStates: states)
+        let compiled = try Self.fuse(built)
+        let graph = compiled.graph
+        let parameters = built.parameters.map { VariableSpec(path: $0.path, shape: $0.shape, initializer: $0.initializer, value: graph.leaves[$0.path]!) }
+        let gradients = try graph.gradients(of: compiled.loss!, withRespectTo: parameters.map(\.value))
+        let states = try options.optimizer.append(
+            to: graph, parameters: parameters, gradients: Dictionary(uniqueKeysWithValues: parameters.map { ($0.path, gradients[$0.value]!) }))
+        trainingGraphs[batchSize] = compiled
+        return TrainingGraph(model: compiled, optimizerStates: states)
     }
 
-    private func evaluationGraph(_ batchSize: Int) throws -> BuiltModel {
-        if let built = evaluationGraphs[batchSize] { return built }
+    /// The inference graph for one batch size, with Conv3D + BatchNorm + activation fused.
+    private func evaluationGraph(_ batchSize: Int) throws -> CompiledModel {
+        if let compiled = evaluationGraphs[batchSize] { return compiled }
         let built = try model.build(batchSize: batchSize, mode: .inference, loss: LossOptions(), initialization: architecture.initialization)
-        evaluationGraphs[batchSize] = built
-        return built
+        let compiled = try Self.fuse(built)
+        evaluationGraphs[batchSize] = compiled
+        return compiled
+    }
+
+    /// The compiler's fusion pass (switched off by `EMOTION3D_NO_FUSION=1`).
+    static func fuse(_ built: BuiltModel) throws -> CompiledModel {
+        let outputs = [built.logits] + (built.loss.map { [$0] } ?? [])
+        guard CompilerOptions.fromEnvironment().fusion else { return CompiledModel(graph: built.graph, logits: built.logits, loss: built.loss) }
+        let result = try FusionPass.run(built.graph, outputs: outputs)
+        return CompiledModel(graph: result.graph, logits: result.values[built.logits]!, loss: built.loss.map { result.values[$0]! })
     }
 }
