@@ -54,7 +54,7 @@ struct Demo: ParsableCommand {
         let first = try session.run([training.loss!], inputs: feeds)[training.loss!]!.scalars[0]
         let seconds = Date().timeIntervalSince(start)
         let second = try session.run([training.loss!], inputs: feeds, applyUpdates: false)[training.loss!]!.scalars[0]
-        print(String(format: "one training step on a random batch of %d: loss %.5f → %.5f after the step (%.1f s, reference kernels)", batch, first, second, seconds))
+        print(String(format: "one training step on a random batch of %d in %.1f s: loss %.5f before the step, %.5f after it (dropout draws new masks each step)", batch, seconds, first, second))
         if let save {
             let architecture = Architecture(name: small ? "demo-small" : "demo", model: model)
             let checkpoint = Checkpoint(

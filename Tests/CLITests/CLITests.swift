@@ -17,7 +17,7 @@ struct CLITests {
         let demo = try Emotion3DCommand.run(["demo", "--small", "--save", checkpoint])
         #expect(demo.status == 0, "\(demo.error)")
         #expect(demo.output.contains("78,029,959") && demo.output.contains("features after group 5: 8192"))
-        #expect(demo.output.contains("one training step"))
+        #expect(demo.output.contains("one training step on a random batch"))
         let inspect = try Emotion3DCommand.run(["inspect", checkpoint])
         #expect(inspect.status == 0)
         #expect(inspect.output.contains("features.0.weight") && inspect.output.contains("[16, 3, 3, 3, 3]"))
