@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(
             name: "GraphCore",
@@ -39,7 +40,9 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
         .target(name: "Training", dependencies: ["Layers", "HDF5"]),
-        .target(name: "EmotionRecognition", dependencies: ["Layers", "Operators", "GraphCore", "Training"]),
+        .target(
+            name: "EmotionRecognition",
+            dependencies: ["Layers", "Operators", "GraphCore", "Training", "Vision", "HDF5", "CZlib"]),
         .executableTarget(
             name: "emotion3d",
             dependencies: [
@@ -58,5 +61,8 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "HDF5", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),
+        .testTarget(
+            name: "EmotionRecognitionTests",
+            dependencies: ["EmotionRecognition", "Training", "Vision", "HDF5", "TestSupport"]),
     ]
 )
