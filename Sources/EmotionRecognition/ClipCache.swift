@@ -76,7 +76,15 @@ public enum DatasetSource: Sendable, Hashable, Codable {
     case ouluCASIA(root: String, camera: OuluCASIADataset.Camera, illumination: OuluCASIADataset.Illumination)
     case folder(root: String, classNames: [String]?)
     /// The synthetic set, written under `root` (a fresh temporary folder, removed afterwards, when nil).
-    case synthetic(SyntheticOptions, root: String?)
+    case synthetic(options: SyntheticOptions, root: String?)
+
+    /// The dataset folder (nil for a synthetic set rendered into a temporary folder).
+    public var root: String? {
+        switch self {
+        case let .ckPlus(root), let .ouluCASIA(root, _, _), let .folder(root, _): root
+        case let .synthetic(_, root): root
+        }
+    }
 
     public var name: String {
         switch self {
@@ -354,6 +362,16 @@ public enum ClipCache {
         return (set, info)
     }
 
+    /// An empty list is an error naming the folder and what the reader skipped.
+    static func requireSequences(_ list: SequenceList, root: String) throws {
+        guard list.sequences.isEmpty else { return }
+        var reasons = [String: Int]()
+        for s in list.skipped { reasons[s.reason, default: 0] += 1 }
+        let detail = reasons.isEmpty ? "no sequence folders found"
+            : "skipped: " + reasons.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        throw DatasetError.invalidLayout(path: root, message: "no labelled sequences (\(detail))")
+    }
+
     /// The clips of `source` under `parameters`: loaded from `cachePath` when it holds the same key, prepared and
     /// written there otherwise. `log` receives one-line status messages; `progress` the preparation's progress.
     public static func loadOrPrepare(_ source: DatasetSource, parameters: PreprocessingParameters, cachePath: String?,
@@ -365,7 +383,10 @@ public enum ClipCache {
         var temporaryRoot: String?
         defer { if let t = temporaryRoot { try? FileManager.default.removeItem(atPath: t) } }
         var list: SequenceList?
-        if case .synthetic = source {} else { list = try source.scan() }
+        if case .synthetic = source {} else {
+            list = try source.scan()
+            try Self.requireSequences(list!, root: source.root ?? "")
+        }
         let key = try keyHash(parameters: parameters, source: source, list: list)
         if let cachePath, storedKeyHash(cachePath) == key {
             let (clips, info) = try load(cachePath)
@@ -390,6 +411,7 @@ public enum ClipCache {
             log?(written == 0 ? "reusing the synthetic tree in \(folder)"
                 : String(format: "rendered %d synthetic sequences into %@ in %.1f s", written, folder, Date().timeIntervalSince(started)))
             list = try source.scan(root: folder)
+            try Self.requireSequences(list!, root: folder)
         }
         let (clips, report, faces) = try prepare(list!, parameters: parameters, threads: threads, progress: progress)
         if let cachePath {

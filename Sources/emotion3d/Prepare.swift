@@ -103,7 +103,7 @@ struct Prepare: ParsableCommand {
             }
             options.layout = chosen
             do { try options.validate() } catch { throw ValidationError("\(error)") }
-            source = .synthetic(options, root: root.map { ($0 as NSString).standardizingPath })
+            source = .synthetic(options: options, root: root.map { ($0 as NSString).standardizingPath })
         }
 
         if force, FileManager.default.fileExists(atPath: output) {
@@ -112,7 +112,7 @@ struct Prepare: ParsableCommand {
         let bar = ProgressReporter(label: "preparing")
         let (clips, report, reused) = try ClipCache.loadOrPrepare(
             source, parameters: parameters, cachePath: output, threads: threads,
-            log: { print($0) }, progress: { done, total in bar.update(done, total) })
+            log: { bar.finish(); print($0) }, progress: { done, total in bar.update(done, total) })
         bar.finish()
         print(report)
         if !reused {
@@ -122,7 +122,8 @@ struct Prepare: ParsableCommand {
         }
         let rows = clips.classNames.indices.map { [clips.classNames[$0], "\(clips.classCounts[$0])"] }
         print(formatTable(header: ["class", "clips"], rows: rows, footer: ["total", "\(clips.count)"]))
-        print("\(Set(clips.subjects).count) subjects, clip shape \(clips.clipShape.dims) uint8, \(output)")
+        let subjectCount = Set(clips.subjects).count
+        print("\(subjectCount) subject\(subjectCount == 1 ? "" : "s"), clip shape \(clips.clipShape.dims) uint8, \(output)")
         if let preview {
             try Self.montage(clips, perClass: 6).writePNG(to: preview)
             print("wrote \(preview)")
@@ -157,7 +158,7 @@ final class ProgressReporter: @unchecked Sendable {
     private let label: String
     private let lock = NSLock()
     private let terminal = isatty(STDERR_FILENO) != 0
-    private let start = Date()
+    private var start: Date?  // the first update: rendering a synthetic set before does not count
     private var lastDecile = -1
     private var drawn = false
 
@@ -165,7 +166,9 @@ final class ProgressReporter: @unchecked Sendable {
 
     func update(_ done: Int, _ total: Int) {
         lock.lock(); defer { lock.unlock() }
-        let elapsed = Date().timeIntervalSince(start)
+        let begun = start ?? Date()
+        start = begun
+        let elapsed = Date().timeIntervalSince(begun)
         if terminal {
             let width = 30, filled = total > 0 ? width * done / total : width
             let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
@@ -185,5 +188,6 @@ final class ProgressReporter: @unchecked Sendable {
     func finish() {
         lock.lock(); defer { lock.unlock() }
         if terminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        drawn = false
     }
 }

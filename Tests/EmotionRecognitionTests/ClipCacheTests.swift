@@ -17,7 +17,7 @@ import Vision
         let dir = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cache = "\(dir)/clips.h5"
-        let source = DatasetSource.synthetic(smallSynthetic(subjects: 2, perSubject: 7, size: 64, unlabeled: 0.2), root: "\(dir)/tree")
+        let source = DatasetSource.synthetic(options: smallSynthetic(subjects: 2, perSubject: 7, size: 64, unlabeled: 0.2), root: "\(dir)/tree")
         let logged = LogBox()
         let (clips, report, reused) = try ClipCache.loadOrPrepare(source, parameters: Self.parameters(), cachePath: cache,
                                                                   log: { logged.add($0) })
@@ -83,6 +83,20 @@ import Vision
         #expect { try ClipCache.load("\(dir)/other.h5") } throws: { "\($0)".contains("other.h5") && "\($0)".contains("clip cache") }
         #expect(ClipCache.storedKeyHash("\(dir)/other.h5") == nil)
         #expect(ClipCache.storedKeyHash("\(dir)/missing.h5") == nil)
+    }
+
+    @Test func emptyDatasetsNameTheFolder() throws {
+        let dir = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: "\(dir)/cohn-kanade-images/S1/001", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(dir)/Emotion", withIntermediateDirectories: true)
+        #expect { try ClipCache.loadOrPrepare(.ckPlus(root: dir), parameters: Self.parameters(), cachePath: nil) } throws: {
+            "\($0)".contains(dir) && "\($0)".contains("1 no frames")
+        }
+        #expect { try ClipCache.loadOrPrepare(.folder(root: "\(dir)/Emotion", classNames: nil), parameters: Self.parameters(), cachePath: nil) } throws: {
+            "\($0)".contains("no labelled sequences (no sequence folders found)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/clips.h5"))
     }
 
     @Test func preparationSurvivesBadSequences() throws {
