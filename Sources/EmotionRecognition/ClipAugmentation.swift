@@ -15,7 +15,7 @@ public func augmented(_ clips: LabeledClips, policy: AugmentationPolicy, seed: U
                       threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> LabeledClips {
     let size = clips.clipShape.count
     let dims = clips.clipShape.dims  // [C, D, H, W]
-    let planes = dims[0] * dims[1], height = dims[2], width = dims[3], plane = height * width
+    let channels = dims[0], depth = dims[1], height = dims[2], width = dims[3], plane = height * width
     // the plan: (source clip, augmentation, id suffix)
     var plan: [(Int, Augmentation, String)] = []
     for index in 0..<clips.count {
@@ -44,11 +44,22 @@ public func augmented(_ clips: LabeledClips, policy: AugmentationPolicy, seed: U
                 var k = worker
                 while k < jobs.count {
                     let (source, augmentation, _) = jobs[k]
-                    for p in 0..<planes {
-                        let from = out.pointer + source * size + p * plane
-                        let image = GrayImage(width: width, height: height, pixels: Array(UnsafeBufferPointer(start: from, count: plane)))
-                        let result = augmentation.apply(image)
-                        (out.pointer + base + k * size + p * plane).update(from: result.pixels, count: plane)
+                    for t in 0..<depth {
+                        var first: [UInt8] = []
+                        for c in 0..<channels {
+                            let p = c * depth + t
+                            let from = out.pointer + source * size + p * plane
+                            let to = out.pointer + base + k * size + p * plane
+                            // grey replicated on the channels: augment the first plane once and copy it
+                            if c > 0, memcmp(from, out.pointer + source * size + t * plane, plane) == 0 {
+                                to.update(from: first, count: plane)
+                                continue
+                            }
+                            let image = GrayImage(width: width, height: height, pixels: Array(UnsafeBufferPointer(start: from, count: plane)))
+                            let result = augmentation.apply(image).pixels
+                            to.update(from: result, count: plane)
+                            if c == 0 { first = result }
+                        }
                     }
                     k += workers
                 }

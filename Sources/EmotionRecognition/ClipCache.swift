@@ -180,6 +180,16 @@ public enum ClipCache {
     public static func prepare(_ list: SequenceList, parameters: PreprocessingParameters,
                                threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                                progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> (LabeledClips, PreparationReport, faceFound: [Bool]) {
+        try prepare(list, parameters: parameters, threads: threads, progress: progress) { builder, entry in
+            try builder.build(path: entry.path)
+        }
+    }
+
+    /// The same with another source of clips than the files: `build(builder, entry)` gives the clip of `entry`
+    /// (the synthetic set renders its frames in memory this way).
+    static func prepare(_ list: SequenceList, parameters: PreprocessingParameters, threads: Int,
+                        progress: (@Sendable (Int, Int) -> Void)?,
+                        build: @escaping @Sendable (ClipBuilder, SequenceEntry) throws -> FaceClip) throws -> (LabeledClips, PreparationReport, faceFound: [Bool]) {
         let start = Date()
         let builder = try parameters.clipBuilder()
         let jobs = list.sequences
@@ -192,7 +202,7 @@ public enum ClipCache {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var k = worker
             while k < jobs.count {
-                let outcome: Result<FaceClip, Error> = Result { try builder.build(path: jobs[k].path) }
+                let outcome: Result<FaceClip, Error> = Result { try build(builder, jobs[k]) }
                 let done = results.store(k, outcome)
                 progress?(done, jobs.count)
                 k += workers
@@ -396,6 +406,17 @@ public enum ClipCache {
             return (clips, report, true)
         } else if let cachePath, FileManager.default.fileExists(atPath: cachePath) {
             log?("\(cachePath) was prepared with other parameters or data; rebuilding")
+        }
+        if case let .synthetic(options, nil) = source, options.layout != .ouluCASIA {
+            // no tree asked for and a lossless layout: render the clips' frames in memory (same pixels as PNG)
+            let set = try SyntheticExpressionSet(options: options)
+            let (clips, report, faces) = try set.labeledClips(parameters: parameters, threads: threads, progress: progress)
+            log?(String(format: "rendered and prepared %d synthetic sequences in memory in %.1f s", report.sequences, report.seconds))
+            if let cachePath {
+                try write(clips, faceFound: faces, parameters: parameters, source: source, keyHash: key, report: report, to: cachePath)
+                log?("wrote \(cachePath) (key \(key))")
+            }
+            return (clips, report, false)
         }
         if case let .synthetic(options, root) = source {
             let set = try SyntheticExpressionSet(options: options)

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Training
 import Vision
 
 /// The folder layout a synthetic set is written in.
@@ -126,6 +127,41 @@ public struct SyntheticExpressionSet: Sendable {
         }
     }
 
+    /// The sequences a written tree holds: all of them, except in the Oulu-CASIA layout, which keeps one
+    /// sequence per subject and class (the first one dealt).
+    public var writtenSequences: [SyntheticSequence] {
+        guard options.layout == .ouluCASIA else { return sequences }
+        var seen = Set<String>()
+        return sequences.filter { seen.insert("\($0.subject)/\($0.className)").inserted }
+    }
+
+    /// The labelled sequences as the dataset readers list them from a written tree (same ids, labels, order).
+    public func sequenceList() -> SequenceList {
+        let labelled = writtenSequences.filter(\.labeled)
+        let entries = labelled.map { s in
+            SequenceEntry(path: "", subject: s.subject, label: classNames.firstIndex(of: s.className)!, id: identifier(of: s))
+        }.sorted { a, b in a.subject != b.subject ? naturalOrder(a.subject, b.subject) : naturalOrder(a.id, b.id) }
+        let skipped = writtenSequences.filter { !$0.labeled }.map { SkippedSequence(id: identifier(of: $0), path: "", reason: "no emotion label") }
+        return SequenceList(sequences: entries, classNames: classNames, skipped: skipped)
+    }
+
+    /// The clips of the labelled sequences, rendered in memory (only the frames a clip uses) and preprocessed by
+    /// Vision's clip builder: the same clips, ids and order as writing the CK+ or folder layout and preparing it,
+    /// without the files. (The Oulu-CASIA layout stores JPEG, so its prepared pixels differ from these.)
+    public func labeledClips(parameters: PreprocessingParameters = PreprocessingParameters(),
+                             threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                             progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> (LabeledClips, PreparationReport, faceFound: [Bool]) {
+        let list = sequenceList()
+        let byID = Dictionary(uniqueKeysWithValues: writtenSequences.map { (identifier(of: $0), $0) })
+        let keep = parameters.frames
+        return try ClipCache.prepare(list, parameters: parameters, threads: threads, progress: progress) { builder, entry in
+            let sequence = byID[entry.id]!
+            let first = max(0, sequence.frameCount - keep)
+            let frames = self.frames(of: sequence, indices: Array(first..<sequence.frameCount))
+            return try builder.build(frames: frames, sourceFrameCount: sequence.frameCount, name: entry.id)
+        }
+    }
+
     /// Sequence id as the readers give it (`S005/001`, `P001/Anger`, `subject01/anger/001`).
     public func identifier(of sequence: SyntheticSequence) -> String {
         switch options.layout {
@@ -167,12 +203,7 @@ public struct SyntheticExpressionSet: Sendable {
         do { try fm.createDirectory(atPath: root, withIntermediateDirectories: true) } catch {
             throw DatasetError.io(path: root, message: "cannot create the folder (\(error.localizedDescription))")
         }
-        var chosen = sequences
-        if options.layout == .ouluCASIA {
-            var seen = Set<String>()
-            chosen = sequences.filter { seen.insert("\($0.subject)/\($0.className)").inserted }
-        }
-        let jobs = chosen
+        let jobs = writtenSequences
         let state = WriteState()
         let workers = max(1, min(threads, jobs.count))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in

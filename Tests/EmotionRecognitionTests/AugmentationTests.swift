@@ -35,9 +35,11 @@ import Vision
     }
 
     @Test func flipsEveryPlaneAndKeepsDeterminism() throws {
-        let set = try Self.clips()
-        let out = augmented(set, policy: .ckPlus, seed: 7)
+        var set = try Self.clips()
         let size = set.clipShape.count, plane = 144
+        // clip 2's last channel differs from the others (a colour source): augmented on its own
+        for i in 0..<(2 * plane) { set.pixels[2 * size + 4 * plane + i] = UInt8(truncatingIfNeeded: i * 7) }
+        let out = augmented(set, policy: .ckPlus, seed: 7)
         let flipIndex = try #require(out.sequenceIDs.firstIndex(of: "S2/002#flip"))
         for p in 0..<6 {
             let source = GrayImage(width: 12, height: 12, pixels: Array(set.pixels[(2 * size + p * plane)..<(2 * size + (p + 1) * plane)]))

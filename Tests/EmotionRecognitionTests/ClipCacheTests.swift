@@ -54,6 +54,30 @@ import Vision
             == ClipCache.storedKeyHash(cache))
     }
 
+    /// Rendering in memory gives the very clips that writing the PNG tree and preparing it gives.
+    @Test func inMemorySyntheticClipsEqualTheWrittenTree() throws {
+        let dir = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for layout in [SyntheticLayout.ckPlus, .folder] {
+            let options = smallSynthetic(subjects: 2, perSubject: 5, size: 64, layout: layout, seed: 5, frames: 10...14, unlabeled: 0.3)
+            let set = try SyntheticExpressionSet(options: options)
+            let (memory, memoryReport, _) = try set.labeledClips(parameters: Self.parameters())
+            try set.write(to: "\(dir)/\(layout)")
+            let list = try DatasetSource.synthetic(options: options, root: "\(dir)/\(layout)").scan()
+            #expect(list.sequences.map(\.id) == set.sequenceList().sequences.map(\.id))
+            let (disk, diskReport, _) = try ClipCache.prepare(list, parameters: Self.parameters())
+            #expect(memory.sequenceIDs == disk.sequenceIDs && memory.labels == disk.labels && memory.subjects == disk.subjects)
+            #expect(memory.pixels == disk.pixels, "\(layout): pixels differ")
+            #expect(memoryReport.skipped == diskReport.skipped && memoryReport.padded == diskReport.padded)
+        }
+        let logged = LogBox()
+        let options = smallSynthetic(subjects: 1, perSubject: 3, size: 64)
+        let (clips, _, _) = try ClipCache.loadOrPrepare(.synthetic(options: options, root: nil), parameters: Self.parameters(),
+                                                        cachePath: "\(dir)/m.h5", log: { logged.add($0) })
+        #expect(logged.lines.first?.contains("in memory") == true)
+        #expect(try ClipCache.load("\(dir)/m.h5").0.pixels == clips.pixels)
+    }
+
     @Test func cacheIsReadableAsDocumented() throws {
         let dir = temporaryFolder()
         defer { try? FileManager.default.removeItem(atPath: dir) }
