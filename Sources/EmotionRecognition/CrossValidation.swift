@@ -85,21 +85,29 @@ public struct CrossValidationPlan: Sendable, Codable, Hashable {
         return CrossValidationPlan(method: .kFold, k: k, seed: seed, assignment: assignment, folds: folds)
     }
 
-    /// Indices of the clips of `subjects` (one entry per clip) that fold `fold` tests.
-    public func testIndices(fold: Int, subjects: [String]) -> [Int] {
-        let test = Set(folds[fold].testSubjects)
+    /// Indices of the clips of `subjects` (one entry per clip) that fold `fold` (0..<folds.count) tests.
+    public func testIndices(fold: Int, subjects: [String]) throws -> [Int] {
+        let test = Set(try self.fold(fold).testSubjects)
         return subjects.indices.filter { test.contains(subjects[$0]) }
     }
 
     /// Indices of the clips fold `fold` trains on (every clip of its training subjects).
-    public func trainIndices(fold: Int, subjects: [String]) -> [Int] {
-        let train = Set(folds[fold].trainSubjects)
+    public func trainIndices(fold: Int, subjects: [String]) throws -> [Int] {
+        let train = Set(try self.fold(fold).trainSubjects)
         return subjects.indices.filter { train.contains(subjects[$0]) }
     }
 
     /// The (train, test) clip sets of fold `fold`.
-    public func split(_ clips: LabeledClips, fold: Int) -> (train: LabeledClips, test: LabeledClips) {
-        (clips.subset(trainIndices(fold: fold, subjects: clips.subjects)), clips.subset(testIndices(fold: fold, subjects: clips.subjects)))
+    public func split(_ clips: LabeledClips, fold: Int) throws -> (train: LabeledClips, test: LabeledClips) {
+        (clips.subset(try trainIndices(fold: fold, subjects: clips.subjects)),
+         clips.subset(try testIndices(fold: fold, subjects: clips.subjects)))
+    }
+
+    private func fold(_ index: Int) throws -> Fold {
+        guard folds.indices.contains(index) else {
+            throw DatasetError.invalidArgument("fold \(index) does not exist; the plan has folds 0..<\(folds.count)")
+        }
+        return folds[index]
     }
 
     /// Checks that the plan fits `subjects` (one per clip): every subject tested exactly once, never trained on

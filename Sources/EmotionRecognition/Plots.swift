@@ -54,10 +54,11 @@ public enum Plot {
     /// measured on the same folds, e.g. the paper's Tables 4–5; each series' mean is a dashed line and its
     /// mean ± sd is in the legend.
     public static func foldAccuracies(_ series: [(name: String, values: [Double])], title: String = "Accuracy per fold") -> Canvas {
-        let percent = series.flatMap(\.values).contains { $0 > 1.0000001 } ? 1.0 : 100.0
-        let scaled = series.map { ($0.name, $0.values.map { $0 * percent }) }
+        let percent = series.flatMap(\.values).contains { $0.isFinite && $0 > 1.0000001 } ? 1.0 : 100.0
+        // a missing (non-finite) accuracy draws no bar
+        let scaled = series.map { ($0.name, $0.values.map { $0.isFinite ? $0 * percent : .nan }) }
         let folds = scaled.map(\.1.count).max() ?? 0
-        let lowest = scaled.flatMap(\.1).min() ?? 0
+        let lowest = min(100, scaled.flatMap(\.1).filter(\.isFinite).min() ?? 0)
         let yMin = max(0, (lowest - 5) / 10).rounded(.down) * 10
         // bars fill the plot up to 100 %: the legend goes below it
         var frame = PlotFrame(width: 760, height: 480 + 20 * scaled.count, title: title, xRange: 0.5...(Double(max(folds, 1)) + 0.5),
@@ -67,13 +68,13 @@ public enum Plot {
         let groupWidth = 0.8, barWidth = groupWidth / Double(max(1, scaled.count))
         for (s, (name, values)) in scaled.enumerated() {
             let color = palette[s % palette.count]
-            for (f, v) in values.enumerated() {
+            for (f, v) in values.enumerated() where v.isFinite {
                 let x0 = Double(f + 1) - groupWidth / 2 + Double(s) * barWidth
                 let a = frame.map(x0 + 0.05 * barWidth, max(v, yMin)), b = frame.map(x0 + 0.95 * barWidth, yMin)
                 frame.canvas.fillRect(x0: a.x, y0: a.y, x1: b.x, y1: b.y, color: color)
                 frame.occupy(rectangle: (a, b))
             }
-            if let summary = try? Summary(values) {
+            if let summary = try? Summary(values.filter(\.isFinite)) {
                 let y = frame.map(0.5, summary.mean).y
                 var x = Float(frame.left)
                 while x < Float(frame.right) {  // dashed

@@ -13,7 +13,7 @@ import Vision
         try plan.validate(subjects: subjects)
         var tested = [Int](repeating: 0, count: subjects.count)
         for f in plan.folds.indices {
-            let test = plan.testIndices(fold: f, subjects: subjects), train = plan.trainIndices(fold: f, subjects: subjects)
+            let test = try plan.testIndices(fold: f, subjects: subjects), train = try plan.trainIndices(fold: f, subjects: subjects)
             #expect(!test.isEmpty)
             #expect(Set(test.map { subjects[$0] }).isDisjoint(with: train.map { subjects[$0] }))
             #expect(test.count + train.count == subjects.count)
@@ -34,7 +34,7 @@ import Vision
         try checkPartition(plan, Self.subjects)
         #expect(try CrossValidationPlan.kFold(subjects: Self.subjects.reversed(), k: 10, seed: 42) == plan)
         #expect(try CrossValidationPlan.kFold(subjects: Self.subjects, k: 10, seed: 43) != plan)
-        let sizes = plan.folds.indices.map { plan.testIndices(fold: $0, subjects: Self.subjects).count }
+        let sizes = try plan.folds.indices.map { try plan.testIndices(fold: $0, subjects: Self.subjects).count }
         #expect(sizes.max()! - sizes.min()! <= 9, "fold sizes \(sizes)")
         let decoded = try CrossValidationPlan.decode(json: try plan.jsonString())
         #expect(decoded == plan)
@@ -46,7 +46,8 @@ import Vision
 
         let set = try LabeledClips(clipShape: Shape([1, 1, 1, 1]), pixels: Self.subjects.map { _ in 0 }, labels: Self.subjects.map { _ in 0 },
                                    classNames: ["x"], subjects: Self.subjects, sequenceIDs: Self.subjects.indices.map { "\($0)" })
-        let (train, test) = plan.split(set, fold: 3)
+        let (train, test) = try plan.split(set, fold: 3)
+        #expect { try plan.split(set, fold: 10) } throws: { "\($0)".contains("0..<10") }
         #expect(Set(test.subjects) == Set(plan.folds[3].testSubjects) && train.count + test.count == set.count)
     }
 

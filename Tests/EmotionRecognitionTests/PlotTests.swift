@@ -69,6 +69,17 @@ import Vision
         #expect(dark[left + 5, cellY] < 80 && dark[left + 76 + 5, cellY] > 240)
     }
 
+    @Test func degenerateInputsDoNotTrap() {
+        _ = Plot.foldAccuracies([("a", [.nan, 0.5, .infinity]), ("b", [])])
+        _ = Plot.foldAccuracies([])
+        _ = Plot.trainingCurves(loss: [("x", [.nan])], accuracy: [])
+        _ = Plot.scatter([("p", [(x: .nan, y: 1), (x: 2, y: 2)])])
+        _ = Plot.confusionMatrix(ConfusionMatrix(classNames: []))
+        var c = Canvas(width: 10, height: 10)
+        c.drawText("far away", x: 500, y: -500)
+        c.drawText("vertical", x: -50, y: 900, vertical: true)
+    }
+
     @Test func niceTicks() {
         #expect(Plot.niceTicks(0, 1, count: 6) == [0, 0.2, 0.4, 0.6, 0.8, 1])
         #expect(Plot.niceTicks(70, 100, count: 6) == [70, 80, 90, 100])
