@@ -257,15 +257,41 @@ public enum ClipCache {
         }
     }
 
-    /// The key a cache is stored under: hash of the parameters, the source and the sequence list (for a synthetic
-    /// source, its options and the generator's version instead of a list).
+    /// The key a cache is stored under: hash of the parameters, the source, the sequence list and its files'
+    /// names, sizes and modification times (for a synthetic source: its options and the generator's version).
     public static func keyHash(parameters: PreprocessingParameters, source: DatasetSource, list: SequenceList?) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var bytes = try encoder.encode(parameters) + encoder.encode(source)
-        if let list { bytes += try encoder.encode(list.sequences) }
+        if let list {
+            bytes += try encoder.encode(list.sequences)
+            bytes += Array(fingerprint(list).utf8)
+        }
         if case .synthetic = source { bytes += Array("synthetic v\(SyntheticExpressionSet.version)".utf8) }
         return String(format: "%016llx", fnv1a64(bytes))
+    }
+
+    /// Name, size and modification time of every file of every sequence (a folder's visible files, or the video
+    /// file): frames replaced in place change the key without decoding anything.
+    static func fingerprint(_ list: SequenceList) -> String {
+        let fm = FileManager.default
+        var text = ""
+        func describe(_ path: String) {
+            let attributes = (try? fm.attributesOfItem(atPath: path)) ?? [:]
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
+            let time = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            text += "\(path)|\(size)|\(time)\n"
+        }
+        for entry in list.sequences {
+            var isDirectory: ObjCBool = false
+            if fm.fileExists(atPath: entry.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                let names = ((try? fm.contentsOfDirectory(atPath: entry.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+                for name in names { describe("\(entry.path)/\(name)") }
+            } else {
+                describe(entry.path)
+            }
+        }
+        return text
     }
 
     /// Writes `clips` as a cache file at `path`, atomically (temporary file + fsync + rename).
@@ -389,10 +415,10 @@ public enum ClipCache {
                                      log: ((String) -> Void)? = nil,
                                      progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> (LabeledClips, PreparationReport, reused: Bool) {
         try parameters.validate()
-        // the synthetic set's key is its options: no need to render it to know whether the cache is current
         var temporaryRoot: String?
         defer { if let t = temporaryRoot { try? FileManager.default.removeItem(atPath: t) } }
         var list: SequenceList?
+        // a synthetic set's key is its options: no need to render it to know whether the cache is current
         if case .synthetic = source {} else {
             list = try source.scan()
             try Self.requireSequences(list!, root: source.root ?? "")

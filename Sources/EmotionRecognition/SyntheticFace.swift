@@ -337,7 +337,8 @@ public struct FaceRenderer: Sendable {
                 canvas.fillPolygon(band, softness: 0.4, color: gray(0.78))
             }
         }
-        canvas.stroke(ss.map { px(x($0), line($0) + 0.3 * (innerLower($0) - line($0)) * 0) }, width: len(0.022),
+        // the line between the lips: dark when closed, faint across an open mouth
+        canvas.stroke(ss.map { px(x($0), line($0)) }, width: len(0.022),
                       softness: 0.5, opacity: opening > 0.02 ? 0.3 : 0.8, color: gray(0.1))
         canvas.fillEllipse(center: px(0, outerLower(0) + 0.05), radii: Point(len(0.18), len(0.04)), softness: len(0.05),
                            opacity: 0.25, color: .black)

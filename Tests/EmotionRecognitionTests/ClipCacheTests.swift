@@ -52,6 +52,12 @@ import Vision
         #expect(!reusedTree && fromTree.pixels == clips.pixels)
         #expect(try ClipCache.keyHash(parameters: Self.parameters(), source: ck, list: try ck.scan())
             == ClipCache.storedKeyHash(cache))
+        // a frame replaced in place changes the key
+        let frame = try #require(filesUnder("\(dir)/tree").first { $0.hasSuffix(".png") })
+        let frameData = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/tree/\(frame)"))
+        try (frameData + Data([0])).write(to: URL(fileURLWithPath: "\(dir)/tree/\(frame)"))
+        #expect(try ClipCache.keyHash(parameters: Self.parameters(), source: ck, list: try ck.scan())
+            != ClipCache.storedKeyHash(cache))
     }
 
     /// Rendering in memory gives the very clips that writing the PNG tree and preparing it gives.
