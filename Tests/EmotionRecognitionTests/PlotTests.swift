@@ -4,8 +4,8 @@ import Testing
 import Vision
 
 @Suite struct PlotTests {
-    /// Where to keep the PNGs (set E3D_PLOT_DIR to look at them), a temporary folder otherwise.
-    static let folder: String = ProcessInfo.processInfo.environment["E3D_PLOT_DIR"] ?? temporaryFolder("plots")
+    /// Where to keep the PNGs: E3D_PLOT_DIR to look at them; otherwise a temporary folder, removed afterwards.
+    static let keptFolder = ProcessInfo.processInfo.environment["E3D_PLOT_DIR"]
 
     static func inkPixels(_ c: Canvas) -> Int {
         (0..<(c.width * c.height)).filter { i in (0..<c.channels).contains { c.samples[i * c.channels + $0] < 0.5 } }.count
@@ -37,6 +37,8 @@ import Vision
     }
 
     @Test func plotsRenderAndEncode() throws {
+        let folder = Self.keptFolder ?? temporaryFolder("plots")
+        defer { if Self.keptFolder == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let classes = SyntheticExpressionSet.ckPlusClasses
         var labels = [Int](), predictions = [Int]()
         for (i, _) in classes.enumerated() {
@@ -56,7 +58,7 @@ import Vision
         let scatter = Plot.scatter([("trials", points)], title: "Search", xLabel: "trial", yLabel: "LOSO accuracy")
         for (name, canvas) in [("confusion", heat), ("folds", bars), ("curves", curves), ("scatter", scatter)] {
             #expect(Self.inkPixels(canvas) > 2000, "\(name) is nearly blank")
-            let path = "\(Self.folder)/\(name).png"
+            let path = "\(folder)/\(name).png"
             try canvas.writePNG(to: path)
             let back = try FrameSource(path: path).decode(color: true)
             #expect(back.rgb.first?.width == canvas.width && back.rgb.first?.height == canvas.height)
