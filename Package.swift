@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(
             name: "GraphCore",
@@ -40,7 +41,9 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
         .target(name: "Training", dependencies: ["Layers", "Compiler", "HDF5"]),
-        .target(name: "EmotionRecognition", dependencies: ["Layers", "Operators", "GraphCore", "Training"]),
+        .target(
+            name: "EmotionRecognition",
+            dependencies: ["Layers", "Operators", "GraphCore", "Training", "Vision", "HDF5", "CZlib"]),
         .executableTarget(
             name: "emotion3d",
             dependencies: [
@@ -63,5 +66,8 @@ let package = Package(
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),
         // Runs the built `emotion3d` executable as a user would.
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "HDF5"]),
+        .testTarget(
+            name: "EmotionRecognitionTests",
+            dependencies: ["EmotionRecognition", "Training", "Vision", "HDF5", "TestSupport"]),
     ]
 )

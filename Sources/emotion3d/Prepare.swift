@@ -1,0 +1,193 @@
+import ArgumentParser
+import EmotionRecognition
+import Foundation
+import Layers
+import Training
+import Vision
+
+/// Turns a dataset (CK+, Oulu-CASIA, a folder layout, or the built-in synthetic set) into a clip cache (HDF5).
+struct Prepare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Preprocess a dataset into a clip cache (HDF5): faces found, tracked, cropped, resized, optional CLAHE.",
+        discussion: """
+            Datasets: ckplus (cohn-kanade-images/ + Emotion/), oulu (OriginalImg/VL/Strong/P001/Anger/000.jpeg), \
+            folder (<subject>/<label>/<sequence>/ with frames or one video), synthetic (rendered procedural faces, \
+            CK+ layout; --root keeps the rendered tree there). A cache whose parameters and data match is reused.
+            """)
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case ckplus, oulu, folder, synthetic }
+    enum CameraChoice: String, ExpressibleByArgument, CaseIterable { case vis, nir }
+    enum LightChoice: String, ExpressibleByArgument, CaseIterable { case normal, weak, dark }
+
+    @Option(help: "Dataset: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var dataset: Kind
+
+    @Option(help: "Dataset folder (for synthetic: where to write the rendered tree; a temporary folder by default).")
+    var root: String?
+
+    @Option(help: "The clip cache to write (HDF5).")
+    var output: String
+
+    // preprocessing
+    @Option(help: "Frames per clip (the last ones of each sequence).") var frames = 10
+    @Option(help: "Side of the face crops, pixels.") var size = 112
+    @Flag(help: "Apply CLAHE (clip limit 2, 8×8 tiles) after resizing.") var clahe = false
+    @Option(help: "Face cascade: a file under OpenCV's data folder, an absolute path, or 'none' for centre crops.")
+    var cascade = CascadeFaceDetector.defaultCascade
+    @Option(help: "Detector scale factor.") var scaleFactor = 1.1
+    @Option(help: "Detector minimum neighbours.") var minNeighbors = 5
+    @Option(help: "Smallest face, pixels.") var minSize = 30
+    @Option(help: "Shrink frames wider than this before detection (0 = never).") var maxDetectionWidth = 0
+    @Option(help: "Border around the face box on each side, fraction of its side.") var margin = 0.2
+    @Flag(help: "Drop sequences where no face is found instead of keeping centre crops.") var noFallback = false
+    @Option(help: "Worker threads (sequences in parallel).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Rebuild even when the cache matches.") var force = false
+    @Option(help: "Also write a PNG montage of the last frame of a few clips per class.") var preview: String?
+
+    // Oulu-CASIA and folder
+    @Option(help: "Oulu-CASIA camera: vis or nir.") var camera = CameraChoice.vis
+    @Option(help: "Oulu-CASIA illumination: normal (Strong), weak or dark.") var illumination = LightChoice.normal
+    @Option(help: "Folder layout: class order, comma-separated (default: label folder names, sorted).") var classes: String?
+
+    // synthetic
+    @Option(help: "Synthetic: subjects.") var subjects = 10
+    @Option(help: "Synthetic: sequences per subject.") var sequencesPerSubject = 7
+    @Option(help: "Synthetic: frame width.") var width = 160
+    @Option(help: "Synthetic: frame height.") var height = 120
+    @Option(help: "Synthetic: fewest frames per sequence (10...30).") var minFrames = 12
+    @Option(help: "Synthetic: most frames per sequence (10...30).") var maxFrames = 18
+    @Option(help: "Synthetic: share of unlabelled sequences.") var unlabeled = 0.1
+    @Option(help: "Synthetic: layout of the rendered tree (ckplus, oulu, folder).") var layout = "ckplus"
+    @Option(help: "Synthetic: seed.") var seed: UInt64 = 1
+
+    func run() throws {
+        var parameters = PreprocessingParameters()
+        parameters.frames = frames
+        parameters.size = size
+        parameters.clahe = clahe
+        parameters.cascade = cascade
+        parameters.scaleFactor = scaleFactor
+        parameters.minNeighbors = minNeighbors
+        parameters.minSize = minSize
+        parameters.maxDetectionWidth = maxDetectionWidth
+        parameters.margin = margin
+        parameters.centreCropFallback = !noFallback
+        do { try parameters.validate() } catch { throw ValidationError("\(error)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
+
+        let source: DatasetSource
+        func needRoot() throws -> String {
+            guard let root else { throw ValidationError("--root is required for --dataset \(dataset.rawValue)") }
+            return (root as NSString).standardizingPath
+        }
+        switch dataset {
+        case .ckplus: source = .ckPlus(root: try needRoot())
+        case .oulu:
+            source = .ouluCASIA(root: try needRoot(), camera: camera == .vis ? .visible : .nearInfrared,
+                                illumination: illumination == .normal ? .normal : illumination == .weak ? .weak : .dark)
+        case .folder:
+            let names = classes?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            source = .folder(root: try needRoot(), classNames: names)
+        case .synthetic:
+            var options = SyntheticOptions()
+            options.subjects = subjects
+            options.sequencesPerSubject = sequencesPerSubject
+            options.width = width
+            options.height = height
+            options.minFrames = minFrames
+            options.maxFrames = maxFrames
+            options.unlabeledFraction = unlabeled
+            options.seed = seed
+            guard let chosen = SyntheticLayout(rawValue: layout) else {
+                throw ValidationError("--layout: expected one of \(SyntheticLayout.allCases.map(\.rawValue).joined(separator: ", ")), got '\(layout)'")
+            }
+            options.layout = chosen
+            do { try options.validate() } catch { throw ValidationError("\(error)") }
+            source = .synthetic(options: options, root: root.map { ($0 as NSString).standardizingPath })
+        }
+
+        if force, FileManager.default.fileExists(atPath: output) {
+            try FileManager.default.removeItem(atPath: output)
+        }
+        let bar = ProgressReporter(label: "preparing")
+        let (clips, report, reused) = try ClipCache.loadOrPrepare(
+            source, parameters: parameters, cachePath: output, threads: threads,
+            log: { bar.finish(); print($0) }, progress: { done, total in bar.update(done, total) })
+        bar.finish()
+        print(report)
+        if !reused {
+            let clipFrames = Double(report.clips * frames)
+            print(String(format: "prepared in %.1f s (%.1f sequences/s, %.0f clip frames/s, %d threads)", report.seconds,
+                         Double(report.sequences) / max(report.seconds, 1e-9), clipFrames / max(report.seconds, 1e-9), threads))
+        }
+        let rows = clips.classNames.indices.map { [clips.classNames[$0], "\(clips.classCounts[$0])"] }
+        print(formatTable(header: ["class", "clips"], rows: rows, footer: ["total", "\(clips.count)"]))
+        let subjectCount = Set(clips.subjects).count
+        print("\(subjectCount) subject\(subjectCount == 1 ? "" : "s"), clip shape \(clips.clipShape.dims) uint8, \(output)")
+        if let preview {
+            try Self.montage(clips, perClass: 6).writePNG(to: preview)
+            print("wrote \(preview)")
+        }
+    }
+
+    /// The last frame of up to `perClass` clips of each class, one row per class.
+    static func montage(_ clips: LabeledClips, perClass: Int) -> Canvas {
+        let dims = clips.clipShape.dims, side = dims[2], frames = dims[1]
+        let labelWidth = Canvas.textWidth(clips.classNames.max { $0.count < $1.count } ?? "") + 16
+        var canvas = Canvas(width: labelWidth + perClass * (side + 4), height: clips.classNames.count * (side + 4) + 4, channels: 1,
+                            background: .white)
+        for (row, name) in clips.classNames.enumerated() {
+            canvas.drawText(name, x: 6, y: row * (side + 4) + side / 2)
+            let members = clips.labels.indices.filter { clips.labels[$0] == row }.prefix(perClass)
+            for (column, index) in members.enumerated() {
+                let start = index * clips.clipShape.count + (frames - 1) * side * side  // channel 0, last frame
+                for y in 0..<side {
+                    for x in 0..<side {
+                        canvas.samples[(row * (side + 4) + 4 + y) * canvas.width + labelWidth + column * (side + 4) + x] =
+                            Float(clips.pixels[start + y * side + x]) / 255
+                    }
+                }
+            }
+        }
+        return canvas
+    }
+}
+
+/// A progress bar on a terminal (stderr), plain lines every 10 % otherwise.
+final class ProgressReporter: @unchecked Sendable {
+    private let label: String
+    private let lock = NSLock()
+    private let terminal = isatty(STDERR_FILENO) != 0
+    private var start: Date?  // the first update: rendering a synthetic set before does not count
+    private var lastDecile = -1
+    private var drawn = false
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        lock.lock(); defer { lock.unlock() }
+        let begun = start ?? Date()
+        start = begun
+        let elapsed = Date().timeIntervalSince(begun)
+        if terminal {
+            let width = 30, filled = total > 0 ? width * done / total : width
+            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+            let line = String(format: "\r%@ [%@%@] %d/%d  %.0f s, %.0f s left ", label, String(repeating: "#", count: filled),
+                              String(repeating: ".", count: width - filled), done, total, elapsed, eta)
+            FileHandle.standardError.write(Data(line.utf8))
+            drawn = true
+        } else {
+            let decile = total > 0 ? 10 * done / total : 10
+            if decile > lastDecile {
+                lastDecile = decile
+                print(String(format: "%@ %d/%d sequences (%.0f s)", label, done, total, elapsed))
+            }
+        }
+    }
+
+    func finish() {
+        lock.lock(); defer { lock.unlock() }
+        if terminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        drawn = false
+    }
+}
