@@ -11,6 +11,8 @@ public struct CrossValidationPlan: Sendable, Codable, Hashable {
         case leaveOneSubjectOut = "loso"
         /// `k` folds of subjects.
         case kFold = "kfold"
+        /// Train on one dataset, test on another (one "fold" in reports).
+        case crossDataset = "cross_dataset"
     }
 
     /// How subjects are dealt to k folds.
@@ -34,6 +36,13 @@ public struct CrossValidationPlan: Sendable, Codable, Hashable {
     public var seed: UInt64
     public var assignment: Assignment
     public var folds: [Fold]
+
+    /// The single "fold" of a cross-dataset evaluation: all subjects of the training set, then all of the test set.
+    public static func crossDataset(trainSubjects: [String], testSubjects: [String]) -> CrossValidationPlan {
+        let fold = Fold(
+            index: 0, testSubjects: Array(Set(testSubjects)).sorted(by: naturalOrder), trainSubjects: Array(Set(trainSubjects)).sorted(by: naturalOrder))
+        return CrossValidationPlan(method: .crossDataset, k: 1, seed: 0, assignment: .ascendingID, folds: [fold])
+    }
 
     /// One fold per distinct subject of `subjects` (one entry per clip, or a list of names), natural order.
     public static func leaveOneSubjectOut(subjects: [String]) throws -> CrossValidationPlan {

@@ -6,6 +6,10 @@ public final class ProgressReporter: @unchecked Sendable {
     public enum Mode: String, Sendable, Codable { case automatic, bar, lines, quiet }
     let mode: Mode
     private var lastDraw = Date.distantPast
+    private let lock = NSLock()
+    private var taskStart: Date?
+    private var lastDecile = -1
+    private var drawn = false
 
     public init(_ mode: Mode = .automatic) {
         self.mode = mode == .automatic ? (isatty(STDERR_FILENO) != 0 ? .bar : .lines) : mode
@@ -34,6 +38,42 @@ public final class ProgressReporter: @unchecked Sendable {
         }
         text += String(format: "  %.1f s (%.1f clips/s)", metrics.seconds, metrics.clipsPerSecond)
         FileHandle.standardError.write(Data(((mode == .bar ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+    }
+
+    /// Progress of any counted task (`preparing 12/63`): a bar on a terminal, a line every 10 %
+    /// otherwise. Thread-safe; the clock starts at the first update.
+    public func task(_ label: String, done: Int, total: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard mode != .quiet else { return }
+        let begun = taskStart ?? Date()
+        taskStart = begun
+        let elapsed = Date().timeIntervalSince(begun)
+        if mode == .bar {
+            let width = 30, filled = total > 0 ? width * done / total : width
+            let remaining = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+            let line = String(
+                format: "\r%@ %@%@ %d/%d  %@ elapsed, ETA %@ ", label, String(repeating: "█", count: filled),
+                String(repeating: "·", count: width - filled), done, total, Self.duration(elapsed), Self.duration(remaining))
+            FileHandle.standardError.write(Data(line.utf8))
+            drawn = true
+        } else {
+            let decile = total > 0 ? 10 * done / total : 10
+            if decile > lastDecile {
+                lastDecile = decile
+                FileHandle.standardError.write(Data(String(format: "%@ %d/%d (%.0f s)\n", label, done, total, elapsed).utf8))
+            }
+        }
+    }
+
+    /// Ends a task's bar line (before other output).
+    public func finishTask() {
+        lock.lock()
+        defer { lock.unlock() }
+        if mode == .bar && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+        drawn = false
+        taskStart = nil
+        lastDecile = -1
     }
 
     static func duration(_ seconds: Double) -> String {

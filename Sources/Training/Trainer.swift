@@ -63,14 +63,24 @@ public final class Trainer {
     private var trainingGraphs: [Int: CompiledModel] = [:]
     private var evaluationGraphs: [Int: CompiledModel] = [:]
 
-    /// A fresh run: weights from the architecture's initialiser and `options.seed`.
-    public init(architecture: Architecture, options: TrainerOptions) throws {
+    /// A fresh run: weights from the architecture's initialiser and `options.seed`, or from
+    /// `initialWeights` (pre-training: parameters and states by path, all of them).
+    public init(architecture: Architecture, options: TrainerOptions, initialWeights: [String: Tensor<Float>]? = nil) throws {
         try options.validate()
         self.architecture = architecture
         self.options = options
         model = architecture.model
         let built = try model.build(batchSize: 1, mode: .inference, initialization: architecture.initialization)
         values = built.initialValues(seed: options.seed)
+        if let initialWeights {
+            for spec in built.parameters + built.states {
+                guard let tensor = initialWeights[spec.path], tensor.shape == spec.shape else {
+                    throw TrainingError.invalid(
+                        "the initial weights lack '\(spec.path)' of shape \(spec.shape)" + (initialWeights[spec.path].map { " (found \($0.shape))" } ?? ""))
+                }
+                values[spec.path] = tensor
+            }
+        }
         step = 0
         run = TrainingRun(epochs: [], bestEpoch: nil, bestPredictions: [], lastPredictions: [])
         let states = try trainingGraph(options.batchSize).optimizerStates

@@ -109,11 +109,11 @@ struct Prepare: ParsableCommand {
         if force, FileManager.default.fileExists(atPath: output) {
             try FileManager.default.removeItem(atPath: output)
         }
-        let bar = ProgressReporter(label: "preparing")
+        let bar = ProgressReporter()
         let (clips, report, reused) = try ClipCache.loadOrPrepare(
             source, parameters: parameters, cachePath: output, threads: threads,
-            log: { bar.finish(); print($0) }, progress: { done, total in bar.update(done, total) })
-        bar.finish()
+            log: { bar.finishTask(); print($0) }, progress: { done, total in bar.task("preparing", done: done, total: total) })
+        bar.finishTask()
         print(report)
         if !reused {
             let clipFrames = Double(report.clips * frames)
@@ -153,41 +153,3 @@ struct Prepare: ParsableCommand {
     }
 }
 
-/// A progress bar on a terminal (stderr), plain lines every 10 % otherwise.
-final class ProgressReporter: @unchecked Sendable {
-    private let label: String
-    private let lock = NSLock()
-    private let terminal = isatty(STDERR_FILENO) != 0
-    private var start: Date?  // the first update: rendering a synthetic set before does not count
-    private var lastDecile = -1
-    private var drawn = false
-
-    init(label: String) { self.label = label }
-
-    func update(_ done: Int, _ total: Int) {
-        lock.lock(); defer { lock.unlock() }
-        let begun = start ?? Date()
-        start = begun
-        let elapsed = Date().timeIntervalSince(begun)
-        if terminal {
-            let width = 30, filled = total > 0 ? width * done / total : width
-            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-            let line = String(format: "\r%@ [%@%@] %d/%d  %.0f s, %.0f s left ", label, String(repeating: "#", count: filled),
-                              String(repeating: ".", count: width - filled), done, total, elapsed, eta)
-            FileHandle.standardError.write(Data(line.utf8))
-            drawn = true
-        } else {
-            let decile = total > 0 ? 10 * done / total : 10
-            if decile > lastDecile {
-                lastDecile = decile
-                print(String(format: "%@ %d/%d sequences (%.0f s)", label, done, total, elapsed))
-            }
-        }
-    }
-
-    func finish() {
-        lock.lock(); defer { lock.unlock() }
-        if terminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
-        drawn = false
-    }
-}
