@@ -13,7 +13,9 @@ let package = Package(
     products: [
         .library(
             name: "Emotion3D",
-            targets: ["GraphCore", "Operators", "Layers", "HDF5", "Training", "Vision", "EmotionRecognition"]),
+            targets: [
+                "GraphCore", "Operators", "Layers", "HDF5", "Training", "Vision", "EmotionRecognition", "HyperSearch",
+            ]),
         .executable(name: "emotion3d", targets: ["emotion3d"]),
     ],
     dependencies: [
@@ -27,6 +29,8 @@ let package = Package(
         .systemLibrary(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         .target(
             name: "GraphCore",
@@ -40,10 +44,15 @@ let package = Package(
         .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
         .target(name: "Training", dependencies: ["Layers", "HDF5"]),
         .target(name: "EmotionRecognition", dependencies: ["Layers", "Operators", "GraphCore", "Training"]),
+        // Hyper-parameter search: pure Swift + the two database clients, nothing else of the project.
+        // Optimised even in debug builds: the TPE sampler's density loops are hot in the tests.
+        .target(
+            name: "HyperSearch", dependencies: ["CSQLite", "CPostgres"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .executableTarget(
             name: "emotion3d",
             dependencies: [
-                "GraphCore", "Operators", "Layers", "HDF5", "Training", "EmotionRecognition", "Vision",
+                "GraphCore", "Operators", "Layers", "HDF5", "Training", "EmotionRecognition", "Vision", "HyperSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -58,5 +67,6 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "HDF5", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),
+        .testTarget(name: "HyperSearchTests", dependencies: ["HyperSearch"]),
     ]
 )
