@@ -47,7 +47,7 @@ let package = Package(
         // Hyper-parameter search: pure Swift + the two database clients, nothing else of the project.
         // Optimised even in debug builds: the TPE sampler's density loops are hot in the tests.
         .target(
-            name: "HyperSearch", dependencies: ["CSQLite", "CPostgres"],
+            name: "HyperSearch", dependencies: ["CSQLite", "CPostgres"], exclude: ["README.md"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .executableTarget(
             name: "emotion3d",

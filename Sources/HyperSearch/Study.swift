@@ -152,7 +152,18 @@ public final class Study: @unchecked Sendable {
                 (state, value, reason) = (.failed, nil, "\(type(of: error)): \(error)")
             }
             beat?.stop()
-            try storage.finish(study: record, number: trial.number, state: state, value: value, reason: reason)
+            do {
+                try storage.finish(study: record, number: trial.number, state: state, value: value, reason: reason)
+            } catch let error as StorageError {
+                // Another worker failed it meanwhile (heartbeat lost, e.g. the machine stalled past the grace
+                // period): its re-queued copy runs again; this worker goes on.
+                guard let now = try? storage.trial(study: record, number: trial.number), now.state != .running else {
+                    throw error
+                }
+                FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
+                summary.failed += 1
+                continue
+            }
             switch state {
             case .complete: summary.complete += 1
             case .pruned: summary.pruned += 1
