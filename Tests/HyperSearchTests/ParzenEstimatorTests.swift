@@ -133,3 +133,32 @@ import Testing
         #expect(abs(Normal.quantile(0.975) - 1.959963984540054) < 1e-12)
     }
 }
+
+/// Optuna 5's `_ParzenEstimator.log_pdf` on fixed cases (Fixtures/hypersearch/parzen_optuna.json, made by
+/// `python3 Tools/tpe_reference.py fixtures`): every kind of parameter, 0/1/5/40 observations, joint kernels.
+@Suite struct OptunaAgreementTests {
+    struct Case: Decodable {
+        var name: String
+        var space: SearchSpace
+        var observations: [[Double]]
+        var queries: [[Double]]
+        var log_pdf: [Double]
+    }
+    struct File: Decodable {
+        var optuna: String
+        var cases: [Case]
+    }
+
+    @Test func parzenEstimatorMatchesOptuna() throws {
+        let url = repositoryRoot.appendingPathComponent("Fixtures/hypersearch/parzen_optuna.json")
+        let file = try JSONDecoder().decode(File.self, from: try Data(contentsOf: url))
+        #expect(file.cases.count == 28)
+        for c in file.cases {
+            let pe = ParzenEstimator(observations: c.observations, distributions: c.space.parameters.map(\.distribution))
+            let got = pe.logPDF(c.queries)
+            for (g, e) in zip(got, c.log_pdf) {
+                #expect(abs(g - e) < 1e-9 * max(1, abs(e)), "\(c.name): \(g) vs Optuna \(e)")
+            }
+        }
+    }
+}
