@@ -13,7 +13,9 @@ let package = Package(
     products: [
         .library(
             name: "Emotion3D",
-            targets: ["GraphCore", "Operators", "Compiler", "Layers", "HDF5", "Training", "Vision", "EmotionRecognition"]),
+            targets: [
+                "GraphCore", "Operators", "Compiler", "Layers", "HDF5", "Training", "Vision", "EmotionRecognition", "HyperSearch",
+            ]),
         .executable(name: "emotion3d", targets: ["emotion3d"]),
     ],
     dependencies: [
@@ -28,6 +30,8 @@ let package = Package(
             name: "CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         .target(
             name: "GraphCore",
@@ -44,10 +48,15 @@ let package = Package(
         .target(
             name: "EmotionRecognition",
             dependencies: ["Layers", "Operators", "GraphCore", "Training", "Vision", "HDF5", "CZlib"]),
+        // Hyper-parameter search: pure Swift + the two database clients, nothing else of the project.
+        // Optimised even in debug builds: the TPE sampler's density loops are hot in the tests.
+        .target(
+            name: "HyperSearch", dependencies: ["CSQLite", "CPostgres"], exclude: ["README.md"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .executableTarget(
             name: "emotion3d",
             dependencies: [
-                "GraphCore", "Operators", "Compiler", "Layers", "HDF5", "Training", "EmotionRecognition", "Vision",
+                "GraphCore", "Operators", "Compiler", "Layers", "HDF5", "Training", "EmotionRecognition", "Vision", "HyperSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -64,6 +73,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "HDF5", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),
+        .testTarget(name: "HyperSearchTests", dependencies: ["HyperSearch"]),
         // Runs the built `emotion3d` executable as a user would.
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "HDF5"]),
         .testTarget(
