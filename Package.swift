@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Layers", "Compiler", "HDF5"]),
         .target(
             name: "EmotionRecognition",
-            dependencies: ["Layers", "Operators", "GraphCore", "Training", "Vision", "HDF5", "CZlib"]),
+            dependencies: ["Layers", "Operators", "GraphCore", "Training", "Vision", "HDF5", "CZlib", "HyperSearch"]),
         // Hyper-parameter search: pure Swift + the two database clients, nothing else of the project.
         // Optimised even in debug builds: the TPE sampler's density loops are hot in the tests.
         .target(

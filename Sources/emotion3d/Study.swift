@@ -260,35 +260,9 @@ struct StudyExport: ParsableCommand {
                 guard let b = try study.bestTrial() else { throw CommandError("study '\(name)' has no complete trial yet") }
                 chosen = b
             }
-            let p = chosen.params
-            func need(_ key: String) throws -> ParameterValue {
-                guard let v = p[key] else { throw CommandError("study '\(name)' trial \(chosen.number): no parameter '\(key)' (export needs the Table 1 parameters)") }
-                return v
-            }
-            func choice<T: RawRepresentable>(_ key: String, _ type: T.Type) throws -> T where T.RawValue == String {
-                let v = try need(key)
-                guard let s = v.stringValue, let c = T(rawValue: s) else { throw CommandError("study '\(name)': parameter '\(key)' = \(v) is not a known choice") }
-                return c
-            }
-            func flag(_ key: String) throws -> Bool {
-                guard let b = try need(key).boolValue else { throw CommandError("study '\(name)': parameter '\(key)' is not a boolean") }
-                return b
-            }
-            var network = PaperNetwork()
-            network.classes = classes
-            network.activation = try choice("activation", ActivationChoice.self)
-            network.pooling = try choice("pooling", PoolingChoice.self)
-            guard let t = try need("temporal_size").intValue else { throw CommandError("study '\(name)': temporal_size is not an integer") }
-            network.temporalKernel = t
-            network.secondConvInFirstGroups = try flag("second_conv")
-            guard let d = try need("dropout").doubleValue else { throw CommandError("study '\(name)': dropout is not a number") }
-            network.dropout = min(d, 0.999999)
-            var training = TrainingChoices()
-            training.optimizer = try choice("optimizer", TrainingChoices.Optimizer.self)
-            training.clahe = try flag("clahe")
-            training.normalization = try flag("normalization")
-            training.lossWeights = try flag("loss_weights")
-            training.initialization = try choice("initializer", WeightInitialization.self)
+            var base = PaperNetwork()
+            base.classes = classes
+            let (network, training) = try base.applying(chosen.params)
             let architecture = try network.architecture(name: name, training: training)
             let dir = (to as NSString).deletingLastPathComponent
             if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
