@@ -28,7 +28,7 @@ struct DatasetArguments: ParsableArguments {
     @Option(help: "Synthetic: most frames per sequence (10...30).") var maxFrames = 18
     @Option(help: "Synthetic: share of unlabelled sequences.") var unlabeled = 0.1
     @Option(help: "Synthetic: layout of the rendered tree (ckplus, oulu, folder).") var layout = "ckplus"
-    @Option(help: "Synthetic: seed.") var seed: UInt64 = 1
+    @Option(help: "Synthetic: seed of the generated set.") var syntheticSeed: UInt64 = 1
 
     /// The dataset these options describe; errors name the option.
     func source() throws -> DatasetSource {
@@ -54,7 +54,7 @@ struct DatasetArguments: ParsableArguments {
             options.minFrames = minFrames
             options.maxFrames = maxFrames
             options.unlabeledFraction = unlabeled
-            options.seed = seed
+            options.seed = syntheticSeed
             guard let chosen = SyntheticLayout(rawValue: layout) else {
                 throw ValidationError("--layout: expected one of \(SyntheticLayout.allCases.map(\.rawValue).joined(separator: ", ")), got '\(layout)'")
             }

@@ -12,15 +12,18 @@ struct TrainingArguments: ParsableArguments {
     @Flag(help: "No progress output.") var quiet = false
     @Flag(help: "A progress bar or per-batch detail.") var verbose = false
 
-    /// The trainer's options, with the architecture's Table 1 choices (optimizer, loss weights, normalisation).
-    func options(for architecture: Architecture) -> TrainerOptions {
+    /// The trainer's options before an architecture's choices are applied (Adam at the given rate).
+    var baseOptions: TrainerOptions {
         var options = TrainerOptions()
         options.epochs = epochs
         options.batchSize = batchSize
         options.seed = seed
         options.optimizer = .adam(learningRate: learningRate)
-        return options.applying(architecture)
+        return options
     }
+
+    /// The trainer's options, with the architecture's Table 1 choices (optimizer, loss weights, normalisation).
+    func options(for architecture: Architecture) -> TrainerOptions { baseOptions.applying(architecture) }
 
     var progress: ProgressReporter.Mode { quiet ? .quiet : (verbose ? .automatic : .lines) }
 }

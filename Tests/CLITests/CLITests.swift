@@ -72,3 +72,31 @@ struct CLITests {
         #expect(none.error.contains("no face found"))
     }
 }
+
+@Suite("The main job")
+struct MainJobTests {
+    @Test("reproduce runs the whole pipeline on a tiny synthetic set, writes its outputs, and resumes the study")
+    func reproduce() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e3d-main-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let arguments = [
+            "reproduce", "--output", "out", "--study", "tiny", "--subjects", "4", "--sequences-per-subject", "7", "--unlabeled", "0",
+            "--trials", "2", "--epochs", "1", "--protocol", "kfold:2", "--threshold", "0", "--quiet",
+        ]
+        let first = try Emotion3DCommand.run(arguments, workingDirectory: folder)
+        #expect(first.status == 0, "\(first.error)")
+        for file in ["out/report/report.md", "out/report/report.json", "out/report/search-history.png", "out/report/confusion.png",
+                     "out/report/folds.png", "out/report/curves.png", "out/tiny-best.h5", "Graphs/tiny-best.json", "out/study.db"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), "missing \(file)")
+        }
+        let report = try String(contentsOf: folder.appendingPathComponent("out/report/report.md"), encoding: .utf8)
+        #expect(report.contains("best epoch") && report.contains("| temporal_size |"))
+        #expect(first.output.contains("2: 2 complete"))
+        // Again: the study already has its 2 trials, so none is added.
+        let second = try Emotion3DCommand.run(arguments, workingDirectory: folder)
+        #expect(second.status == 0, "\(second.error)")
+        #expect(second.output.contains("2: 2 complete"))
+        let inspect = try Emotion3DCommand.run(["inspect", folder.appendingPathComponent("out/tiny-best.h5").path])
+        #expect(inspect.status == 0 && inspect.output.contains("tiny-best"))
+    }
+}
