@@ -100,3 +100,53 @@ struct MainJobTests {
         #expect(inspect.status == 0 && inspect.output.contains("tiny-best"))
     }
 }
+
+@Suite("Atomic checkpoints")
+struct AtomicCheckpointTests {
+    @Test("killing `emotion3d train` with kill -9 in the middle of a save leaves the previous checkpoint intact")
+    func killDuringSave() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e3d-kill-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        func file(_ name: String) -> String { folder.appendingPathComponent(name).path }
+        let prepare = try Emotion3DCommand.run([
+            "prepare", "--dataset", "synthetic", "--subjects", "2", "--sequences-per-subject", "7", "--unlabeled", "0", "--size", "32",
+            "--output", file("clips.h5"),
+        ])
+        #expect(prepare.status == 0, "\(prepare.error)")
+        // A big classifier (≈19 MB of weights) makes every save last long enough to be caught mid-write.
+        let architecture = try Emotion3DCommand.run([
+            "architecture", "--size", "32", "--width-divisor", "8", "--hidden-units", "2048", "--dropout", "0", "--output", file("big.json"),
+        ])
+        #expect(architecture.status == 0, "\(architecture.error)")
+        /// Waits (≤ 120 s) until `condition` holds, polling every 2 ms.
+        func wait(_ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                if condition() { return true }
+                Thread.sleep(forTimeInterval: 0.002)
+            }
+            return false
+        }
+        func savingNow() -> Bool {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).contains { $0.hasPrefix(".model.h5.") && $0.hasSuffix(".tmp") }
+        }
+        for round in 0..<3 {
+            let resuming = FileManager.default.fileExists(atPath: file("model.h5"))
+            let process = try Emotion3DCommand.start([
+                "train", "--clips", file("clips.h5"), "--architecture", file("big.json"), "--checkpoint", file("model.h5"),
+                "--epochs", "1000", "--batch-size", "14", "--learning-rate", "1e-4", "--no-augmentation", "--quiet",
+            ] + (resuming ? ["--resume"] : []))
+            // Let one save finish, then kill the process while the next one is being written.
+            #expect(wait { FileManager.default.fileExists(atPath: file("model.h5")) && !savingNow() }, "round \(round): no first save")
+            #expect(wait(savingNow), "round \(round): no second save started")
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let inspect = try Emotion3DCommand.run(["inspect", file("model.h5")])
+            #expect(inspect.status == 0, "round \(round): the checkpoint does not load after kill -9 during a save: \(inspect.error)")
+            #expect(inspect.output.contains("epoch="), "round \(round): \(inspect.output.prefix(300))")
+        }
+        // No half-written file is ever read: leftovers of killed saves are temporary files only.
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        #expect(names.filter { $0.hasSuffix(".h5") }.sorted() == ["clips.h5", "model.h5"])
+    }
+}
