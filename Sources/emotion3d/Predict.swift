@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmotionRecognition
 import Foundation
 import Layers
 import Training
@@ -29,6 +30,9 @@ struct Predict: ParsableCommand {
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
+
+    @Option(help: "Also write a PNG strip: each window's last frame with the face box and the predicted label.")
+    var strip: String?
 
     func run() throws {
         guard stride >= 1 else { throw CommandError("--stride must be ≥ 1, got \(stride)") }
@@ -86,6 +90,23 @@ struct Predict: ParsableCommand {
                 entry["label"] = classNames[p.indices.max { p[$0] < p[$1] }!]
             }
             return entry
+        }
+        if let strip {
+            var windowIndex = 0
+            let thumbnails = windows.map { window -> PredictionStrip.Window in
+                let last = min(window.start + frames, decoded.gray.count) - 1
+                var caption = "\(window.start)-\(last): no face"
+                if window.clip != nil {
+                    let p = probabilities[windowIndex]
+                    windowIndex += 1
+                    let top = p.indices.max { p[$0] < p[$1] }!
+                    caption = String(format: "%d-%d: %@ %.0f%%", window.start, last, classNames[top], p[top] * 100)
+                }
+                return PredictionStrip.Window(frame: decoded.gray[last], box: window.clip?.boxes.last, caption: caption)
+            }
+            let title = String(format: "%@: %@ (%.0f %%)", (path as NSString).lastPathComponent, classNames[overall], mean[overall] * 100)
+            try PredictionStrip.render(thumbnails, title: title).writePNG(to: strip)
+            if !json { print("wrote \(strip)") }
         }
         if json {
             let object: [String: Any] = [

@@ -58,7 +58,12 @@ struct CLITests {
     func predict() throws {
         let checkpoint = folder.appendingPathComponent("model.h5").path
         #expect(try Emotion3DCommand.run(["demo", "--small", "--save", checkpoint]).status == 0)
-        let result = try Emotion3DCommand.run(["predict", Fixtures.path("vision/media/face_h264.mp4"), "--checkpoint", checkpoint, "--stride", "10", "--json"])
+        let strip = folder.appendingPathComponent("strip.png").path
+        let result = try Emotion3DCommand.run([
+            "predict", Fixtures.path("vision/media/face_h264.mp4"), "--checkpoint", checkpoint, "--stride", "10", "--json", "--strip", strip,
+        ])
+        let png = try Data(contentsOf: URL(fileURLWithPath: strip))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 5000, "the strip is not a PNG image")
         #expect(result.status == 0, "\(result.error)")
         let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
         let windows = json["windows"] as! [[String: Any]]
