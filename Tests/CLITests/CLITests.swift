@@ -155,3 +155,28 @@ struct AtomicCheckpointTests {
         #expect(names.filter { $0.hasSuffix(".h5") }.sorted() == ["clips.h5", "model.h5"])
     }
 }
+
+@Suite("Experiment files")
+struct ExperimentFileTests {
+    @Test("--experiment reads options from JSON or flat YAML; the command line wins")
+    func experiment() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e3d-exp-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let yaml = folder.appendingPathComponent("a.yaml").path
+        try "# a small network\ncommand: architecture\nsize: 32\nwidthDivisor: 8\nhidden_units: 64\nclahe: true\nactivation: \"mish\"\n"
+            .write(toFile: yaml, atomically: true, encoding: .utf8)
+        let fromYAML = try Emotion3DCommand.run(["--experiment", yaml])
+        #expect(fromYAML.status == 0, "\(fromYAML.error)")
+        #expect(fromYAML.output.contains("\"clahe\" : true") && fromYAML.output.contains("\"type\" : \"mish\"") && fromYAML.output.contains("32"))
+
+        let json = folder.appendingPathComponent("a.json").path
+        try #"{"command": "architecture", "size": 32, "widthDivisor": 8, "hiddenUnits": 64, "temporalSize": 5}"#.write(toFile: json, atomically: true, encoding: .utf8)
+        let overridden = try Emotion3DCommand.run(["architecture", "--experiment", json, "--temporal-size", "7"])
+        #expect(overridden.status == 0, "\(overridden.error)")
+        #expect(overridden.output.contains("\"temporal_size\" : 7"))
+
+        try "size 32\n".write(toFile: yaml, atomically: true, encoding: .utf8)
+        let bad = try Emotion3DCommand.run(["architecture", "--experiment", yaml])
+        #expect(bad.status != 0 && bad.error.contains("a.yaml:1"))
+    }
+}
