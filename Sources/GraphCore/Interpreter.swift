@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Runs a graph node by node with the operators' reference kernels.
 ///
 /// It evaluates only what the requested outputs need and frees each value after its last use,
@@ -8,9 +10,11 @@ public struct Interpreter<T: KernelScalar> {
 
     public init(graph: Graph) { self.graph = graph }
 
-    /// Evaluates `outputs` given the leaf values in `bindings` (by leaf name).
+    /// Evaluates `outputs` given the leaf values in `bindings` (by leaf name). `observe`, when
+    /// given, learns each evaluated node and the seconds its kernel took (profiles).
     public func run(
-        _ outputs: [Value], bindings: [String: Tensor<T>], context: EvaluationContext = EvaluationContext()
+        _ outputs: [Value], bindings: [String: Tensor<T>], context: EvaluationContext = EvaluationContext(),
+        observe: ((_ node: Int, _ seconds: Double) -> Void)? = nil
     ) throws -> [Value: Tensor<T>] {
         // Which nodes are needed, and the last node that reads each value.
         var needed = [Bool](repeating: false, count: graph.nodes.count)
@@ -40,7 +44,9 @@ public struct Interpreter<T: KernelScalar> {
             var context = context
             context.node = index
             let inputs = node.inputs.map { values[$0]! }
+            let start = observe == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let results = node.op.evaluateGeneric(inputs, context)
+            if let observe { observe(index, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             for (position, result) in results.enumerated() {
                 values[Value(node: index, output: position)] = result
             }

@@ -131,34 +131,12 @@ struct Bench: ParsableCommand {
         return best!
     }
 
-    /// The interpreter's loop (evaluate what the outputs need, free values after their last use),
-    /// timing each node.
+    /// One run of the interpreter, timing each node's kernel.
     func profiledRun(_ graph: Graph, _ outputs: [Value], _ bindings: [String: Tensor<Float>]) throws -> Profile {
-        var needed = [Bool](repeating: false, count: graph.nodes.count)
-        for output in outputs { needed[output.node] = true }
-        var lastUse: [Value: Int] = [:]
-        for index in stride(from: graph.nodes.count - 1, through: 0, by: -1) where needed[index] {
-            for input in graph.nodes[index].inputs {
-                needed[input.node] = true
-                if lastUse[input] == nil { lastUse[input] = index }
-            }
-        }
-        let keep = Set(outputs)
-        var values: [Value: Tensor<Float>] = [:]
         var perOperator: [String: Double] = [:]
         let start = DispatchTime.now().uptimeNanoseconds
-        for index in graph.nodes.indices where needed[index] {
-            let node = graph.nodes[index]
-            if let leaf = node.op as? Leaf {
-                guard let bound = bindings[leaf.leafName] else { throw GraphError.binding(name: leaf.leafName, message: "no value") }
-                values[Value(node: index)] = bound
-                continue
-            }
-            let before = DispatchTime.now().uptimeNanoseconds
-            let results = node.op.evaluate(node.inputs.map { values[$0]! }, EvaluationContext(seed: 1, step: 0, node: index))
-            perOperator[node.op.name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - before) / 1e9
-            for (position, result) in results.enumerated() { values[Value(node: index, output: position)] = result }
-            for input in node.inputs where lastUse[input] == index && !keep.contains(input) { values[input] = nil }
+        _ = try Interpreter<Float>(graph: graph).run(outputs, bindings: bindings, context: EvaluationContext(seed: 1, step: 0)) { node, seconds in
+            perOperator[graph.nodes[node].op.name, default: 0] += seconds
         }
         return Profile(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, perOperator: perOperator)
     }
