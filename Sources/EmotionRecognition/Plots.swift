@@ -143,6 +143,26 @@ public enum Plot {
         return frame.canvas
     }
 
+    /// Horizontal bars, one per label, largest first (parameter importances).
+    public static func bars(_ items: [(label: String, value: Double)], title: String = "", valueLabel: String = "") -> Canvas {
+        let sorted = items.filter { $0.value.isFinite }.sorted { $0.value > $1.value }
+        let labelWidth = (sorted.map { Canvas.textWidth($0.label) }.max() ?? 0) + 16
+        let rowHeight = 26, top = 40, width = 760
+        var canvas = Canvas(width: width, height: top + rowHeight * max(sorted.count, 1) + 40)
+        canvas.drawText(title, x: 10, y: 10)
+        let largest = max(sorted.first?.value ?? 1, 1e-12)
+        let barSpace = Float(width - labelWidth - 90)
+        for (row, item) in sorted.enumerated() {
+            let y = top + row * rowHeight
+            canvas.drawText(item.label, x: 8, y: y + 6)
+            let length = barSpace * Float(item.value / largest)
+            canvas.fillRect(x0: Float(labelWidth), y0: Float(y + 3), x1: Float(labelWidth) + max(length, 1), y1: Float(y + rowHeight - 3), color: palette[0])
+            canvas.drawText(String(format: "%.3f", item.value), x: labelWidth + Int(length) + 6, y: y + 6)
+        }
+        if !valueLabel.isEmpty { canvas.drawText(valueLabel, x: labelWidth, y: top + rowHeight * sorted.count + 12) }
+        return canvas
+    }
+
     /// About `count` round tick values covering lo...hi (steps of 1, 2 or 5 × 10^k).
     public static func niceTicks(_ lo: Double, _ hi: Double, count: Int) -> [Double] {
         guard hi > lo, count >= 2 else { return [lo] }

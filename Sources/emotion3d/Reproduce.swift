@@ -56,7 +56,7 @@ struct Reproduce: ParsableCommand {
         log("== dataset and clips")
         let setup = try SearchSetup.make(
             source: try data.source(), network: network, trainer: trainer, protocolChoice: protocolChoice, cacheFolder: path("cache"),
-            reportFolder: path("trials"), augment: !small, log: log)
+            reportFolder: path("trials"), augment: !small, quiet: quiet, log: log)
 
         // 3. The search, resumed when the study exists.
         log("== TPE search over Table 1 (\(trialCount) trials, \(protocolChoice.description))")
@@ -131,7 +131,17 @@ struct Reproduce: ParsableCommand {
         series.append(("best so far", complete.sorted { $0.number < $1.number }.map { bestSoFar = max(bestSoFar, $0.value!); return (Double($0.number), bestSoFar * 100) }))
         try Plot.scatter(series, title: "Search history", xLabel: "trial", yLabel: "accuracy (%)").writePNG(to: path("search-history.png"))
         let importance = pedAnovaImportance(trials: trials, space: study.space, direction: study.direction, targetQuantile: 0.25)
-        var md = "\n## Search\n\nStudy `\(study.name)`: \(trials.count) trials. History: `search-history.png`.\n\n"
+        if !importance.normalized.isEmpty {
+            try Plot.bars(importance.normalized.map { ($0.key, $0.value) }, title: "Parameter importance (PED-ANOVA)", valueLabel: "normalised importance")
+                .writePNG(to: path("importance.png"))
+        }
+        // The paper's Fig. 2 style: every configuration's accuracy, here against dropout, one series per temporal size.
+        let byTemporal = Dictionary(grouping: complete) { $0.params["temporal_size"]?.intValue ?? 0 }
+        try Plot.scatter(
+            byTemporal.keys.sorted().map { t in ("temporal \(t)", byTemporal[t]!.map { ($0.params["dropout"]?.doubleValue ?? .nan, $0.value! * 100) }) },
+            title: "Configurations: accuracy against dropout, by temporal size", xLabel: "dropout", yLabel: "accuracy (%)"
+        ).writePNG(to: path("configurations.png"))
+        var md = "\n## Search\n\nStudy `\(study.name)`: \(trials.count) trials. Plots: `search-history.png`, `configurations.png`, `importance.png`.\n\n"
         md += "Best trial \(best.number), accuracy \(String(format: "%.2f %%", (best.value ?? 0) * 100)) — its parameters (as the paper's Table 2):\n\n| hyper-parameter | value |\n|---|---|\n"
         for (key, value) in best.params.sorted(by: { $0.key < $1.key }) { md += "| \(key) | \(value) |\n" }
         if !importance.normalized.isEmpty {

@@ -56,7 +56,7 @@ struct Search: ParsableCommand {
         let log: (String) -> Void = { line in if !training.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
         let setup = try SearchSetup.make(
             source: try data.source(), network: network, trainer: training.baseOptions,
-            protocolChoice: evaluationProtocol, cacheFolder: cache, reportFolder: reports, augment: !noAugmentation, log: log)
+            protocolChoice: evaluationProtocol, cacheFolder: cache, reportFolder: reports, augment: !noAugmentation, quiet: training.quiet, log: log)
         let pruner: PrunerConfig = threshold > 0 ? .unreachable(threshold: threshold, totalSteps: nil, bestStepValue: 1) : .none
         let study = try Study.create(
             name: self.study, storage: url, direction: .maximize, space: .paperTable1,

@@ -13,11 +13,11 @@ struct SearchSetup {
     /// Prepares (or reuses) `<cacheFolder>/clips-<size>[-clahe].h5` for `source`.
     static func make(
         source: DatasetSource, network: PaperNetwork, trainer: TrainerOptions, protocolChoice: ProtocolChoice,
-        cacheFolder: String, reportFolder: String?, augment: Bool, log: @escaping (String) -> Void
+        cacheFolder: String, reportFolder: String?, augment: Bool, quiet: Bool, log: @escaping (String) -> Void
     ) throws -> SearchSetup {
         try FileManager.default.createDirectory(atPath: cacheFolder, withIntermediateDirectories: true)
         var clips: [Bool: LabeledClips] = [:]
-        let bar = ProgressReporter(.automatic)
+        let bar = ProgressReporter(quiet ? .quiet : .automatic)
         for clahe in [false, true] {
             var parameters = PreprocessingParameters()
             parameters.frames = network.frames

@@ -91,7 +91,7 @@ struct MainJobTests {
         let first = try Emotion3DCommand.run(arguments, workingDirectory: folder)
         #expect(first.status == 0, "\(first.error)")
         for file in ["out/report/report.md", "out/report/report.json", "out/report/search-history.png", "out/report/confusion.png",
-                     "out/report/folds.png", "out/report/curves.png", "out/tiny-best.h5", "Graphs/tiny-best.json", "out/study.db"] {
+                     "out/report/folds.png", "out/report/curves.png", "out/report/configurations.png", "out/tiny-best.h5", "Graphs/tiny-best.json", "out/study.db"] {
             #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), "missing \(file)")
         }
         let report = try String(contentsOf: folder.appendingPathComponent("out/report/report.md"), encoding: .utf8)
