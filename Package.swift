@@ -35,19 +35,19 @@ let package = Package(
 
         .target(
             name: "GraphCore",
-            dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
+            dependencies: [.product(name: "RealModule", package: "swift-numerics")], exclude: ["README.md"]),
         .target(
             name: "Operators",
-            dependencies: ["GraphCore", "CBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["GraphCore", "CBLAS", .product(name: "RealModule", package: "swift-numerics")], exclude: ["README.md"],
             swiftSettings: kernelSettings),
-        .target(name: "Compiler", dependencies: ["GraphCore", "Operators"], swiftSettings: kernelSettings),
-        .target(name: "Layers", dependencies: ["GraphCore", "Operators"]),
-        .target(name: "HDF5", dependencies: ["CHDF5"]),
-        .target(name: "Vision", dependencies: ["CFFmpeg"], swiftSettings: kernelSettings),
-        .target(name: "Training", dependencies: ["Layers", "Compiler", "HDF5"]),
+        .target(name: "Compiler", dependencies: ["GraphCore", "Operators"], exclude: ["README.md"], swiftSettings: kernelSettings),
+        .target(name: "Layers", dependencies: ["GraphCore", "Operators"], exclude: ["README.md"]),
+        .target(name: "HDF5", dependencies: ["CHDF5"], exclude: ["README.md"]),
+        .target(name: "Vision", dependencies: ["CFFmpeg"], exclude: ["README.md"], swiftSettings: kernelSettings),
+        .target(name: "Training", dependencies: ["Layers", "Compiler", "HDF5"], exclude: ["README.md"]),
         .target(
             name: "EmotionRecognition",
-            dependencies: ["Layers", "Operators", "GraphCore", "Training", "Vision", "HDF5", "CZlib", "HyperSearch"]),
+            dependencies: ["Layers", "Operators", "GraphCore", "Training", "Vision", "HDF5", "CZlib", "HyperSearch"], exclude: ["README.md"]),
         // Hyper-parameter search: pure Swift + the two database clients, nothing else of the project.
         // Optimised even in debug builds: the TPE sampler's density loops are hot in the tests.
         .target(
