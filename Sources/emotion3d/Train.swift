@@ -16,6 +16,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue the run saved in --checkpoint.") var resume = false
     @Flag(help: "Skip augmentation of the training clips.") var noAugmentation = false
     @Option(help: "Start from the weights of this checkpoint (fine-tuning).") var pretrained: String?
+    @Flag(help: "Print the run (per-epoch metrics, best and last epoch) as JSON.") var json = false
     @OptionGroup var training: TrainingArguments
 
     func run() throws {
@@ -43,10 +44,27 @@ struct Train: ParsableCommand {
             trainer = try Trainer(architecture: architecture, options: options, initialWeights: initial)
         }
         trainer.progress = ProgressReporter(training.progress)
-        if !training.quiet {
+        if !training.quiet && !json {
             print("training '\(architecture.name)' on \(trainSet.count) clips\(testSet.map { ", evaluating on \($0.count)" } ?? ""); epochs \(trainer.run.epochs.count + 1)…\(options.epochs)")
         }
         let run = try trainer.train(trainSet, evaluation: testSet, checkpointPath: checkpoint)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            struct Output: Encodable {
+                var checkpoint: String
+                var step: Int
+                var bestEpoch: Int?
+                var bestAccuracy: Double?
+                var lastAccuracy: Double?
+                var epochs: [EpochMetrics]
+            }
+            let output = Output(
+                checkpoint: checkpoint, step: trainer.step, bestEpoch: run.bestEpoch, bestAccuracy: run.bestAccuracy,
+                lastAccuracy: run.lastAccuracy, epochs: run.epochs)
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            return
+        }
         if let best = run.bestEpoch, let accuracy = run.bestAccuracy {
             print(String(format: "best epoch %d: %.2f %%; last epoch: %.2f %%", best, accuracy * 100, (run.lastAccuracy ?? 0) * 100))
         }

@@ -123,6 +123,16 @@ struct AtomicCheckpointTests {
             "architecture", "--size", "32", "--width-divisor", "8", "--hidden-units", "2048", "--dropout", "0", "--output", file("big.json"),
         ])
         #expect(architecture.status == 0, "\(architecture.error)")
+        // train --json: the run as JSON, one entry per epoch.
+        let trained = try Emotion3DCommand.run([
+            "train", "--clips", file("clips.h5"), "--architecture", file("big.json"), "--checkpoint", file("first.h5"),
+            "--epochs", "2", "--batch-size", "14", "--no-augmentation", "--quiet", "--json",
+        ])
+        #expect(trained.status == 0, "\(trained.error)")
+        let run = try JSONSerialization.jsonObject(with: Data(trained.output.utf8)) as? [String: Any]
+        #expect((run?["epochs"] as? [Any])?.count == 2 && run?["step"] as? Int == 2)
+        try FileManager.default.removeItem(atPath: file("first.h5"))
+
         /// Waits (≤ 120 s) until `condition` holds, polling every 2 ms.
         func wait(_ condition: () -> Bool) -> Bool {
             let deadline = Date().addingTimeInterval(120)
