@@ -191,7 +191,7 @@ public final class Trainer {
             let indices = Array(begin..<min(begin + options.evaluationBatchSize, data.count))
             let built = try evaluationGraph(indices.count)
             let feeds = ["input": data.batch(indices, range: options.pixelRange), "labels": Tensor(shape: [indices.count], scalars: indices.map { Float(data.labels[$0]) })]
-            let session = try Session(graph: built.graph, values: values.filter { built.graph.leaves[$0.key] != nil }, seed: options.seed, step: step)
+            let session = try Session(graph: built.graph, values: values, seed: options.seed, step: step)
             let results = try session.run([built.loss!, built.logits], inputs: feeds, applyUpdates: false)
             lossSum += Double(results[built.loss!]!.scalars[0]) * Double(indices.count)
             predictions += Self.argmax(results[built.logits]!)

@@ -33,7 +33,7 @@ struct Compare: ParsableCommand {
                 architecture: architecture, plan: plan, options: training.options(for: architecture),
                 augmentation: noAugmentation ? nil : info.source?.defaultAugmentation)
             run.progress = training.progress == .automatic ? .automatic : .quiet
-            results.append(try run.run(data, log: { if !training.quiet { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }))
+            results.append(try run.run(data, log: training.log))
         }
         guard results[0].plan.folds.map(\.testSubjects) == results[1].plan.folds.map(\.testSubjects) else {
             throw CommandError("the two clip caches give different folds; compare needs the same subjects")

@@ -90,7 +90,7 @@ struct Evaluate: ParsableCommand {
         return try run.run(clips, log: log)
     }
 
-    func log(_ line: String) { if !training.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+    func log(_ line: String) { training.log(line) }
 
     /// Spreads the folds over worker processes of this executable and merges their results.
     func inProcesses(_ architecture: Architecture, plan: CrossValidationPlan, classNames: [String], options: TrainerOptions) throws -> CrossValidationResult {

@@ -47,7 +47,7 @@ struct Reproduce: ParsableCommand {
             network.widthDivisor = 8
             network.hiddenUnits = 64
         }
-        let log: (String) -> Void = { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        let log = standardErrorLog(quiet: quiet)
         let start = Date()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         func path(_ name: String) -> String { (output as NSString).appendingPathComponent(name) }

@@ -53,7 +53,7 @@ struct Search: ParsableCommand {
         network.width = size
         network.widthDivisor = widthDivisor
         network.hiddenUnits = hiddenUnits
-        let log: (String) -> Void = { line in if !training.quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        let log = training.log
         let setup = try SearchSetup.make(
             source: try data.source(), network: network, trainer: training.baseOptions,
             protocolChoice: evaluationProtocol, cacheFolder: cache, reportFolder: reports, augment: !noAugmentation, quiet: training.quiet, log: log)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import EmotionRecognition
 import Layers
 import Training
@@ -26,6 +27,14 @@ struct TrainingArguments: ParsableArguments {
     func options(for architecture: Architecture) -> TrainerOptions { baseOptions.applying(architecture) }
 
     var progress: ProgressReporter.Mode { quiet ? .quiet : (verbose ? .automatic : .lines) }
+
+    /// Progress lines on standard error, unless `--quiet`.
+    var log: (String) -> Void { standardErrorLog(quiet: quiet) }
+}
+
+/// A logger writing lines to standard error (nothing when `quiet`), so stdout stays for results.
+func standardErrorLog(quiet: Bool) -> (String) -> Void {
+    { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
 }
 
 /// Loads a clip cache and checks it against an architecture (clip size; CLAHE as the architecture records it).
