@@ -22,8 +22,9 @@ public struct PreprocessingParameters: Sendable, Codable, Hashable {
     public var minSize = 30
     /// Frames wider than this are shrunk before detection (0 = never).
     public var maxDetectionWidth = 0
-    /// Border added around the face box on each side, as a fraction of its side.
-    public var margin = 0.2
+    /// Border added around the face box on each side, as a fraction of its side. 0 by default: the paper
+    /// crops the detector's box; on the synthetic set a 0.2 border cost about 20 points of accuracy at 32×32.
+    public var margin = 0.0
     public var smoothingWindow = 5
     /// Keep sequences without any detected face as centre crops (counted), or drop them as failures.
     public var centreCropFallback = true

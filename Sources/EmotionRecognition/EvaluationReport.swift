@@ -45,12 +45,6 @@ public enum EvaluationReport {
 
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        struct Document: Encodable {
-            var title: String
-            var results: [CrossValidationResult]
-            var summaries: [[String: Double]]
-            var comparison: PairedTTest?
-        }
         let summaries = results.map { result -> [String: Double] in
             ["overall_best": result.overallBestAccuracy, "overall_last": result.overallLastAccuracy,
              "mean_best": (try? Summary(result.bestAccuracies).mean) ?? .nan, "sd_best": (try? Summary(result.bestAccuracies).standardDeviation) ?? .nan,
@@ -75,6 +69,25 @@ public enum EvaluationReport {
         try Plot.trainingCurves(loss: loss, accuracy: accuracy, title: "Training loss and held-out accuracy per epoch").writePNG(to: path("curves.png"))
         written.append(path("curves.png"))
         return written
+    }
+
+    /// The contents of `report.json`.
+    struct Document: Codable {
+        var title: String
+        var results: [CrossValidationResult]
+        var summaries: [[String: Double]]
+        var comparison: PairedTTest?
+    }
+
+    /// The cross-validation results a `report.json` written by `write` holds.
+    public static func results(from path: String) throws -> [CrossValidationResult] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw DatasetError.io(path: path, message: "cannot read the report (\(error.localizedDescription))")
+        }
+        do { return try JSONDecoder().decode(Document.self, from: data).results } catch {
+            throw DatasetError.invalidFile(path: path, message: "not an evaluation report.json (\(error))")
+        }
     }
 
     static func pct(_ summary: Summary) -> String {

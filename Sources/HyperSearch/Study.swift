@@ -131,8 +131,12 @@ public final class Study: @unchecked Sendable {
         for _ in 0..<trials {
             if let timeout, Date().timeIntervalSince(start) >= timeout { break }
             if let studyTrials {
-                let done = try self.trials(attributes: false).filter { $0.state == .complete || $0.state == .pruned }.count
-                if done >= studyTrials { break }
+                let all = try self.trials(attributes: false), now = Date().timeIntervalSince1970
+                let done = all.filter { $0.state == .complete || $0.state == .pruned }.count
+                // Other workers' live trials count too, so that parallel workers stop at the target instead of
+                // each starting one more; a running trial whose heartbeat is older than the grace period is not live.
+                let live = all.filter { $0.state == .running && ($0.heartbeatAt.map { now - $0 < record.options.gracePeriod } ?? true) }.count
+                if done + live >= studyTrials { break }
             }
             let hb = record.options.heartbeatInterval > 0
             let trial = try ask(heartbeat: hb)

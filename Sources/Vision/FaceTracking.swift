@@ -73,7 +73,7 @@ public struct FaceTracker: Sendable {
     /// false makes `ClipBuilder` throw `VisionError.noFaceFound`.
     public var centreCropFallback: Bool
 
-    public init(margin: Double = 0.2, smoothingWindow: Int = 5, centreCropFallback: Bool = true) {
+    public init(margin: Double = 0, smoothingWindow: Int = 5, centreCropFallback: Bool = true) {
         self.margin = margin
         self.smoothingWindow = smoothingWindow
         self.centreCropFallback = centreCropFallback

@@ -20,8 +20,8 @@ struct DatasetArguments: ParsableArguments {
     @Option(help: "Folder layout: class order, comma-separated (default: label folder names, sorted).") var classes: String?
 
     // synthetic
-    @Option(help: "Synthetic: subjects.") var subjects = 10
-    @Option(help: "Synthetic: sequences per subject.") var sequencesPerSubject = 7
+    @Option(help: "Synthetic: subjects.") var subjects = 20
+    @Option(help: "Synthetic: sequences per subject.") var sequencesPerSubject = 14
     @Option(help: "Synthetic: frame width.") var width = 160
     @Option(help: "Synthetic: frame height.") var height = 120
     @Option(help: "Synthetic: fewest frames per sequence (10...30).") var minFrames = 12

@@ -30,7 +30,7 @@ struct Prepare: ParsableCommand {
     @Option(help: "Detector minimum neighbours.") var minNeighbors = 5
     @Option(help: "Smallest face, pixels.") var minSize = 30
     @Option(help: "Shrink frames wider than this before detection (0 = never).") var maxDetectionWidth = 0
-    @Option(help: "Border around the face box on each side, fraction of its side.") var margin = 0.2
+    @Option(help: "Border around the face box on each side, fraction of its side (0: the detector's box, as the paper crops).") var margin = 0.0
     @Flag(help: "Drop sequences where no face is found instead of keeping centre crops.") var noFallback = false
     @Option(help: "Worker threads (sequences in parallel).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Rebuild even when the cache matches.") var force = false

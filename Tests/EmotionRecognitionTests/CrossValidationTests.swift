@@ -2,7 +2,7 @@ import Foundation
 import GraphCore
 import Testing
 @testable import EmotionRecognition
-import Training
+@testable import Training
 import Vision
 
 @Suite struct CrossValidationTests {
@@ -63,5 +63,32 @@ import Vision
         plan.folds[1].trainSubjects.removeAll { $0 == moved }
         #expect { try plan.validate(subjects: Self.subjects) } throws: { "\($0)".contains("2 times") }
         #expect(throws: DatasetError.self) { try CrossValidationPlan.decode(json: "{}") }
+    }
+}
+
+@Suite struct EvaluationReportTests {
+    @Test func reportJSONReadsBackAndBadFilesNameThePath() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e3d-report-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let subjects = ["S001", "S001", "S002", "S003", "S003"]
+        let plan = try CrossValidationPlan.kFold(subjects: subjects, k: 2, seed: 7)
+        let epochs = [EpochMetrics(epoch: 1, trainLoss: 1.5, trainAccuracy: 0.4, evaluationLoss: 1.2, evaluationAccuracy: 0.5, seconds: 1, clipsPerSecond: 3)]
+        let folds = (0..<2).map { f in
+            FoldResult(fold: f, testSubjects: plan.folds[f].testSubjects, trainClips: 3, testClips: 2, labels: [0, 1], bestPredictions: [0, f],
+                       lastPredictions: [1, 1], bestEpoch: 1, epochs: epochs, seconds: 2)
+        }
+        let result = CrossValidationResult(architecture: "net", plan: plan, classNames: ["a", "b"], folds: folds, options: TrainerOptions())
+        try EvaluationReport.write([result], title: "t", to: folder)
+        let read = try EvaluationReport.results(from: folder + "/report.json")
+        #expect(read.count == 1)
+        #expect(read[0].plan == plan)
+        #expect(read[0].overallBestAccuracy == result.overallBestAccuracy && read[0].overallLastAccuracy == result.overallLastAccuracy)
+        #expect(read[0].folds.map(\.bestPredictions) == [[0, 0], [0, 1]])
+
+        try Data("{\"title\": 3}".utf8).write(to: URL(fileURLWithPath: folder + "/bad.json"))
+        #expect(throws: DatasetError.self) { try EvaluationReport.results(from: folder + "/bad.json") }
+        do { _ = try EvaluationReport.results(from: folder + "/missing.json") } catch {
+            #expect("\(error)".contains("missing.json"))
+        }
     }
 }

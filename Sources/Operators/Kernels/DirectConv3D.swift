@@ -144,7 +144,14 @@ struct DirectConv3D {
     }
 }
 
-/// The convolution algorithm of one (geometry, direction), chosen by timing both once per process.
+/// The convolution algorithm of one (geometry, direction).
+///
+/// By default a fixed rule picks it from the shape, so a seed gives the same weights on every run:
+/// the two algorithms sum in different orders, and choosing by timing made training results depend
+/// on the machine's load. The rule follows what timing both picked on this machine for the paper's
+/// family (full size and small): the direct kernel for few input channels and for the 512-channel
+/// 14×14 layers, vol2col + sgemm elsewhere. `EMOTION3D_CONV=auto` times both once per shape instead
+/// (faster by a few per cent, not reproducible); `direct|gemm` forces one (to bisect or to measure).
 enum ConvAlgorithm: Sendable {
     case direct, gemm
 
@@ -154,18 +161,27 @@ enum ConvAlgorithm: Sendable {
     nonisolated(unsafe) private static var choices: [Key: ConvAlgorithm] = [:]
     private static let lock = NSLock()
 
-    /// `EMOTION3D_CONV=direct|gemm` forces one algorithm (to bisect or to measure).
+    private static let mode = ProcessInfo.processInfo.environment["EMOTION3D_CONV"]
     static let forced: ConvAlgorithm? = {
-        switch ProcessInfo.processInfo.environment["EMOTION3D_CONV"] {
+        switch mode {
         case "direct": .direct
         case "gemm": .gemm
         default: nil
         }
     }()
 
+    /// The rule's choice for `g` (backward: the data gradient, computed as a forward convolution).
+    static func preferred(_ g: ConvGeometry, backward: Bool) -> ConvAlgorithm {
+        let outPlane = g.output.h * g.output.w
+        if backward { return (8...32).contains(g.inChannels) && g.kernel.d > 1 && outPlane >= 64 ? .direct : .gemm }
+        if g.inChannels <= 32 || (g.inChannels >= 512 && outPlane >= 196) { return .direct }
+        return .gemm
+    }
+
     /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the faster.
     static func choose(_ g: ConvGeometry, backward: Bool, direct: () -> Void, gemm: () -> Void) {
         if let forced { return forced == .direct ? direct() : gemm() }
+        if mode != "auto" { return preferred(g, backward: backward) == .direct ? direct() : gemm() }
         let key = Key(input: [g.batch, g.inChannels, g.input.d, g.input.h, g.input.w], weight: [g.outChannels, g.kernel.d, g.kernel.h, g.kernel.w],
             padding: g.padding.array, backward: backward)
         lock.lock()

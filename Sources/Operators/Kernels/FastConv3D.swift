@@ -178,10 +178,10 @@ struct FastConv3D {
 
     /// Workers of one convolution: one per core (at most 2), or `EMOTION3D_CONV_WORKERS` (1 leaves
     /// all parallelism to OpenBLAS's threads inside sgemm).
-    static let workers: Int = {
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        if let text = ProcessInfo.processInfo.environment["EMOTION3D_CONV_WORKERS"], let value = Int(text), value >= 1 { return min(value, cores) }
-        return min(2, cores)
+    static var workers: Int { min(requestedWorkers ?? KernelThreads.count, KernelThreads.count) }
+    private static let requestedWorkers: Int? = {
+        guard let text = ProcessInfo.processInfo.environment["EMOTION3D_CONV_WORKERS"], let value = Int(text), value >= 1 else { return nil }
+        return value
     }()
 
     /// Whether tiles go to one worker per core. Measured on this machine: on large planes the serial

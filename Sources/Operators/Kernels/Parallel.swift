@@ -1,4 +1,27 @@
+import CBLAS
 import Dispatch
+import Foundation
+
+/// How many threads the kernels use: one per core (at most 2) by default. `EMOTION3D_THREADS=1`, or
+/// `KernelThreads.set(1)` early in a process, makes the process single-threaded, OpenBLAS included:
+/// several processes (one cross-validation fold or search trial each) then share the cores without
+/// nesting threads, which on small networks is faster than splitting every small operation.
+public enum KernelThreads {
+    /// Cores used at most (the kernels split work in two).
+    public static let cores = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))
+
+    nonisolated(unsafe) public private(set) static var count: Int = {
+        guard let text = ProcessInfo.processInfo.environment["EMOTION3D_THREADS"], let value = Int(text), value >= 1 else { return cores }
+        if value == 1 { openblas_set_num_threads(1) }
+        return min(value, cores)
+    }()
+
+    /// Sets the count for this process (call it before running graphs; not while kernels run).
+    public static func set(_ threads: Int) {
+        count = min(cores, max(1, threads))
+        openblas_set_num_threads(Int32(count))
+    }
+}
 
 /// A raw pointer that may cross into `concurrentPerform` (each task writes a disjoint part).
 struct SendablePointer<T>: @unchecked Sendable {
@@ -14,7 +37,7 @@ struct SendableConstPointer<T>: @unchecked Sendable {
 /// Runs `body(i)` for `i in 0..<count`, on both cores when the work is coarse enough to pay for it
 /// (`work` estimates multiply-adds in all; below ~1e6 the split costs more than it saves).
 func parallelFor(_ count: Int, work: Int, _ body: @Sendable (Int) -> Void) {
-    if count > 1 && work >= 1_000_000 {
+    if count > 1 && work >= 1_000_000 && KernelThreads.count > 1 {
         DispatchQueue.concurrentPerform(iterations: count, execute: body)
     } else {
         for index in 0..<count { body(index) }
@@ -24,8 +47,8 @@ func parallelFor(_ count: Int, work: Int, _ body: @Sendable (Int) -> Void) {
 /// Runs `body(range)` over `0..<count` cut into one contiguous range per core when `work` (element
 /// operations in all) is coarse enough, else over the whole range: few, large chunks.
 func parallelRanges(_ count: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
-    let workers = 2
-    if count > 1 && work >= 200_000 {
+    let workers = KernelThreads.count
+    if count > 1 && work >= 200_000 && workers > 1 {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             body((count * worker / workers)..<(count * (worker + 1) / workers))
         }
