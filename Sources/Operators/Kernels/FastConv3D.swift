@@ -377,5 +377,8 @@ func convolutionBackwardData(_ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float
         return FastConv3D(g).backwardData(dx, dy, w)
     }
     ConvAlgorithm.choose(
-        g, backward: true, direct: { _ = DirectConv3D.backwardData(g, dx, dy, w) }, gemm: { FastConv3D(g).backwardData(dx, dy, w) })
+        g, backward: true,
+        // The direct kernel may decline a geometry (then it writes nothing): gemm must run instead.
+        direct: { if !DirectConv3D.backwardData(g, dx, dy, w) { FastConv3D(g).backwardData(dx, dy, w) } },
+        gemm: { FastConv3D(g).backwardData(dx, dy, w) })
 }
