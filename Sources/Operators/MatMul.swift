@@ -87,9 +87,11 @@ extension MatMul: BufferEvaluable {
         let a = inputShapes[0], b = inputShapes[1]
         let (m, k) = transposeA ? (a[1], a[0]) : (a[0], a[1])
         let n = transposeB ? b[0] : b[1]
-        cblas_sgemm(
-            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), 1, inputs[0].baseAddress, Int32(a[1]), inputs[1].baseAddress, Int32(b[1]),
-            0, outputs[0].baseAddress, Int32(n))
+        BLASThreads.shared {
+            cblas_sgemm(
+                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), 1, inputs[0].baseAddress, Int32(a[1]), inputs[1].baseAddress, Int32(b[1]),
+                0, outputs[0].baseAddress, Int32(n))
+        }
     }
 }
