@@ -131,6 +131,9 @@ struct Bench: ParsableCommand {
         let options = CompilerOptions.fromEnvironment()
         let program = options.interpreter ? nil : Program(graph: graph, outputs: outputs, seed: 1, options: options)
         try program?.load(bindings)
+        if let fallbacks = program?.fallbackOperators, !fallbacks.isEmpty {
+            print("  (allocating fallback, no buffer kernel: \(fallbacks.sorted().joined(separator: ", ")))")
+        }
         let inputNames = Set(graph.leaves(of: .input).map(\.name))
         let inputs = bindings.filter { inputNames.contains($0.key) }
         for attempt in 0...max(repeats, 1) {
