@@ -69,7 +69,7 @@ let package = Package(
             name: "LayersTests",
             dependencies: ["GraphCore", "Operators", "Layers", "EmotionRecognition", "HDF5", "TestSupport"]),
         .testTarget(
-            name: "CompilerTests", dependencies: ["Compiler", "GraphCore", "Operators", "Layers", "EmotionRecognition"]),
+            name: "CompilerTests", dependencies: ["Compiler", "GraphCore", "Operators", "Layers", "EmotionRecognition", "Training"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Layers", "HDF5", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision"]),

@@ -147,3 +147,29 @@ public struct ActivationGradient: ReferenceOperator {
             }
         }
 }
+
+extension Activation: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let kind = self.kind
+        mapBuffer(outputs[0], inputs[0]) { kind.derivative($0, order: 0) }
+    }
+}
+
+extension ActivationGradient: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let kind = self.kind, order = self.order
+        zipMapBuffer(outputs[0], inputs[0], inputs[1]) { dy, x in dy * kind.derivative(x, order: order) }
+    }
+}

@@ -59,3 +59,30 @@ public struct AdamUpdate: ReferenceOperator {
             [.uniform([4, 3]), .uniform([4, 3]), .uniform([4, 3], -0.1...0.1), .positive([4, 3]), .fixed([1], [3])])
     ]
 }
+
+extension AdamUpdate: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let p = inputs[0].baseAddress!, g = inputs[1].baseAddress!, m = inputs[2].baseAddress!, v = inputs[3].baseAddress!
+        let pOut = outputs[0].baseAddress!, mOut = outputs[1].baseAddress!, vOut = outputs[2].baseAddress!
+        let step = Double(inputs[4][0])
+        // The reference's arithmetic, operation for operation.
+        let correction1 = 1 - Double.pow(beta1, step), correction2 = 1 - Double.pow(beta2, step)
+        let stepSize = Float(learningRate / correction1), correction2Root = Float(correction2.squareRoot())
+        let b1 = Float(1 - beta1), b2 = Float(beta2), oneMinusB2 = Float(1 - beta2), eps = Float(epsilon), decay = Float(weightDecay)
+        for i in 0..<inputs[0].count {
+            let gradient = weightDecay != 0 ? g[i] + decay * p[i] : g[i]
+            let mi = m[i] + b1 * (gradient - m[i])
+            let vi = v[i] * b2 + oneMinusB2 * gradient * gradient
+            let denominator = vi.squareRoot() / correction2Root + eps
+            mOut[i] = mi
+            vOut[i] = vi
+            pOut[i] = p[i] - stepSize * (mi / denominator)
+        }
+    }
+}

@@ -15,3 +15,15 @@ public struct Add: ReferenceOperator {
 
     static let samples = [OperatorSample("2x3x4", Add(), [.uniform([2, 3, 4]), .uniform([2, 3, 4])])]
 }
+
+extension Add: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        zipMapBuffer(outputs[0], inputs[0], inputs[1], +)
+    }
+}

@@ -28,3 +28,16 @@ public struct Affine: ReferenceOperator {
 
     static let samples = [OperatorSample("-0.7x+0.3", Affine(scale: -0.7, shift: 0.3), [.uniform([3, 5])])]
 }
+
+extension Affine: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let a = Float(scale), b = Float(shift)
+        mapBuffer(outputs[0], inputs[0]) { a * $0 + b }
+    }
+}

@@ -47,8 +47,7 @@ public struct BatchNormActivation: ReferenceOperator {
 
     @_specialize(where T == Float) @_specialize(where T == Double)
     public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
-        let x = inputs[0], channels = x.shape[1], batch = x.shape[0], plane = x.shape.count / (batch * channels)
-        let count = Double(batch * plane), eps = epsilon, activation = self.activation
+        let x = inputs[0], channels = x.shape[1]
         var y = [T](repeating: 0, count: x.shape.count)
         var mean = [T](repeating: 0, count: channels), variance = [T](repeating: 0, count: channels)
         y.withUnsafeMutableBufferPointer { yBuffer in
@@ -57,37 +56,9 @@ public struct BatchNormActivation: ReferenceOperator {
                     x.scalars.withUnsafeBufferPointer { xBuffer in
                         inputs[1].scalars.withUnsafeBufferPointer { gammaBuffer in
                             inputs[2].scalars.withUnsafeBufferPointer { betaBuffer in
-                                let yp = SendablePointer(yBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
-                                let mp = SendablePointer(meanBuffer.baseAddress!), vp = SendablePointer(varianceBuffer.baseAddress!)
-                                let gp = SendableConstPointer(gammaBuffer.baseAddress!), bp = SendableConstPointer(betaBuffer.baseAddress!)
-                                // One task per channel: each reads and writes its own planes.
-                                parallelFor(channels, work: 4 * x.shape.count) { c in
-                                    // Pass 1: statistics, accumulated in Double (shifted by the first value for stability).
-                                    let shift = Double(xp.base[c * plane])
-                                    var sum = 0.0, squares = 0.0
-                                    for n in 0..<batch {
-                                        let row = xp.base + (n * channels + c) * plane
-                                        for k in 0..<plane {
-                                            let v = Double(row[k]) - shift
-                                            sum += v
-                                            squares += v * v
-                                        }
-                                    }
-                                    let m = sum / count
-                                    let v = max(squares / count - m * m, 0)
-                                    mp.base[c] = T(m + shift)
-                                    vp.base[c] = T(v)
-                                    // Pass 2: y = act(γ·(x − mean)/√(var + ε) + β).
-                                    let scale = gp.base[c] / T(v + eps).squareRoot(), offset = bp.base[c] - T(m + shift) * scale
-                                    for n in 0..<batch {
-                                        let row = xp.base + (n * channels + c) * plane, out = yp.base + (n * channels + c) * plane
-                                        if let activation {
-                                            for k in 0..<plane { out[k] = activation.derivative(row[k] * scale + offset, order: 0) }
-                                        } else {
-                                            for k in 0..<plane { out[k] = row[k] * scale + offset }
-                                        }
-                                    }
-                                }
+                                kernel(
+                                    yBuffer.baseAddress!, meanBuffer.baseAddress!, varianceBuffer.baseAddress!, xBuffer.baseAddress!,
+                                    gammaBuffer.baseAddress!, betaBuffer.baseAddress!, shape: x.shape)
                             }
                         }
                     }
@@ -95,6 +66,48 @@ public struct BatchNormActivation: ReferenceOperator {
             }
         }
         return [Tensor(shape: x.shape, scalars: y), Tensor(shape: [channels], scalars: mean), Tensor(shape: [channels], scalars: variance)]
+    }
+
+    /// `y [N, C, …]`, `mean [C]`, `variance [C]` from `x` of `shape`, `gamma [C]`, `beta [C]`; shared by
+    /// the reference (both precisions) and the buffer kernel.
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    func kernel<T: KernelScalar>(
+        _ y: UnsafeMutablePointer<T>, _ mean: UnsafeMutablePointer<T>, _ variance: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>,
+        _ gamma: UnsafePointer<T>, _ beta: UnsafePointer<T>, shape: Shape
+    ) {
+        let channels = shape[1], batch = shape[0], plane = shape.count / (batch * channels)
+        let count = Double(batch * plane), eps = epsilon, activation = self.activation
+        let yp = SendablePointer(y), xp = SendableConstPointer(x)
+        let mp = SendablePointer(mean), vp = SendablePointer(variance)
+        let gp = SendableConstPointer(gamma), bp = SendableConstPointer(beta)
+        // One task per channel: each reads and writes its own planes.
+        parallelFor(channels, work: 4 * shape.count) { c in
+            // Pass 1: statistics, accumulated in Double (shifted by the first value for stability).
+            let shift = Double(xp.base[c * plane])
+            var sum = 0.0, squares = 0.0
+            for n in 0..<batch {
+                let row = xp.base + (n * channels + c) * plane
+                for k in 0..<plane {
+                    let v = Double(row[k]) - shift
+                    sum += v
+                    squares += v * v
+                }
+            }
+            let m = sum / count
+            let v = max(squares / count - m * m, 0)
+            mp.base[c] = T(m + shift)
+            vp.base[c] = T(v)
+            // Pass 2: y = act(γ·(x − mean)/√(var + ε) + β).
+            let scale = gp.base[c] / T(v + eps).squareRoot(), offset = bp.base[c] - T(m + shift) * scale
+            for n in 0..<batch {
+                let row = xp.base + (n * channels + c) * plane, out = yp.base + (n * channels + c) * plane
+                if let activation {
+                    for k in 0..<plane { out[k] = activation.derivative(row[k] * scale + offset, order: 0) }
+                } else {
+                    for k in 0..<plane { out[k] = row[k] * scale + offset }
+                }
+            }
+        }
     }
 
     static let samples: [OperatorSample] =
@@ -140,8 +153,7 @@ public struct BatchNormActivationBackward: ReferenceOperator {
 
     @_specialize(where T == Float) @_specialize(where T == Double)
     public func reference<T: KernelScalar>(_ inputs: [Tensor<T>], _ context: EvaluationContext) -> [Tensor<T>] {
-        let x = inputs[0], channels = x.shape[1], batch = x.shape[0], plane = x.shape.count / (batch * channels)
-        let count = T(batch * plane), eps = T(epsilon), activation = self.activation
+        let x = inputs[0], channels = x.shape[1]
         var dx = [T](repeating: 0, count: x.shape.count)
         var dgamma = [T](repeating: 0, count: channels), dbeta = [T](repeating: 0, count: channels)
         let vectors = (1...4).map { inputs[$0].scalars } + [inputs[6].scalars, inputs[7].scalars]
@@ -150,42 +162,9 @@ public struct BatchNormActivationBackward: ReferenceOperator {
                 dbeta.withUnsafeMutableBufferPointer { dbBuffer in
                     x.scalars.withUnsafeBufferPointer { xBuffer in
                         inputs[5].scalars.withUnsafeBufferPointer { dyBuffer in
-                            let dxp = SendablePointer(dxBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
-                            let dyp = SendableConstPointer(dyBuffer.baseAddress!)
-                            let dgp = SendablePointer(dgBuffer.baseAddress!), dbp = SendablePointer(dbBuffer.baseAddress!)
-                            parallelFor(channels, work: 6 * x.shape.count) { c in
-                                let gamma = vectors[0][c], beta = vectors[1][c], mean = vectors[2][c]
-                                let inverse = 1 / (vectors[3][c] + eps).squareRoot()
-                                @inline(__always) func g(_ xv: T, _ dyv: T) -> T {
-                                    guard let activation else { return dyv }
-                                    return dyv * activation.derivative(gamma * (xv - mean) * inverse + beta, order: 1)
-                                }
-                                // Pass 1: Σg and Σg·x̂ (in Double).
-                                var sumG = 0.0, sumGX = 0.0
-                                for n in 0..<batch {
-                                    let offset = (n * channels + c) * plane
-                                    let row = xp.base + offset, dyRow = dyp.base + offset
-                                    for k in 0..<plane {
-                                        let gv = Double(g(row[k], dyRow[k]))
-                                        sumG += gv
-                                        sumGX += gv * Double((row[k] - mean) * inverse)
-                                    }
-                                }
-                                dbp.base[c] = T(sumG)
-                                dgp.base[c] = T(sumGX)
-                                // Pass 2: dx.
-                                let factor = gamma * inverse / count, db = T(sumG), dg = T(sumGX)
-                                let meanTerm = vectors[4][c] / count, varianceTerm = 2 * vectors[5][c] / count
-                                for n in 0..<batch {
-                                    let offset = (n * channels + c) * plane
-                                    let row = xp.base + offset, dyRow = dyp.base + offset, out = dxp.base + offset
-                                    for k in 0..<plane {
-                                        let centered = row[k] - mean
-                                        out[k] = factor * (count * g(row[k], dyRow[k]) - db - centered * inverse * dg) + meanTerm
-                                            + varianceTerm * centered
-                                    }
-                                }
-                            }
+                            let vectors = vectors
+                            kernel(dxBuffer.baseAddress!, dgBuffer.baseAddress!, dbBuffer.baseAddress!, xBuffer.baseAddress!, dyBuffer.baseAddress!,
+                                shape: x.shape) { vectors[$0][$1] }
                         }
                     }
                 }
@@ -194,10 +173,86 @@ public struct BatchNormActivationBackward: ReferenceOperator {
         return [Tensor(shape: x.shape, scalars: dx), Tensor(shape: [channels], scalars: dgamma), Tensor(shape: [channels], scalars: dbeta)]
     }
 
+    /// `dx`, `dgamma`, `dbeta` from `x` of `shape`, `dy`, and `vector(k, c)`: element `c` of gamma,
+    /// beta, mean, variance, dmean, dvariance for k = 0…5. Shared by the reference and the buffer kernel.
+    @_specialize(where T == Float) @_specialize(where T == Double)
+    func kernel<T: KernelScalar>(
+        _ dx: UnsafeMutablePointer<T>, _ dgamma: UnsafeMutablePointer<T>, _ dbeta: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>,
+        _ dy: UnsafePointer<T>, shape: Shape, vector: @Sendable (Int, Int) -> T
+    ) {
+        let channels = shape[1], batch = shape[0], plane = shape.count / (batch * channels)
+        let count = T(batch * plane), eps = T(epsilon), activation = self.activation
+        let dxp = SendablePointer(dx), xp = SendableConstPointer(x), dyp = SendableConstPointer(dy)
+        let dgp = SendablePointer(dgamma), dbp = SendablePointer(dbeta)
+        parallelFor(channels, work: 6 * shape.count) { c in
+            let gamma = vector(0, c), beta = vector(1, c), mean = vector(2, c)
+            let inverse = 1 / (vector(3, c) + eps).squareRoot()
+            @inline(__always) func g(_ xv: T, _ dyv: T) -> T {
+                guard let activation else { return dyv }
+                return dyv * activation.derivative(gamma * (xv - mean) * inverse + beta, order: 1)
+            }
+            // Pass 1: Σg and Σg·x̂ (in Double).
+            var sumG = 0.0, sumGX = 0.0
+            for n in 0..<batch {
+                let offset = (n * channels + c) * plane
+                let row = xp.base + offset, dyRow = dyp.base + offset
+                for k in 0..<plane {
+                    let gv = Double(g(row[k], dyRow[k]))
+                    sumG += gv
+                    sumGX += gv * Double((row[k] - mean) * inverse)
+                }
+            }
+            dbp.base[c] = T(sumG)
+            dgp.base[c] = T(sumGX)
+            // Pass 2: dx.
+            let factor = gamma * inverse / count, db = T(sumG), dg = T(sumGX)
+            let meanTerm = vector(4, c) / count, varianceTerm = 2 * vector(5, c) / count
+            for n in 0..<batch {
+                let offset = (n * channels + c) * plane
+                let row = xp.base + offset, dyRow = dyp.base + offset, out = dxp.base + offset
+                for k in 0..<plane {
+                    let centered = row[k] - mean
+                    out[k] = factor * (count * g(row[k], dyRow[k]) - db - centered * inverse * dg) + meanTerm
+                        + varianceTerm * centered
+                }
+            }
+        }
+    }
+
     static let samples: [OperatorSample] = [ActivationKind?.none, .relu, .mish].map { kind in
         OperatorSample(
             "\(kind?.description ?? "identity")", BatchNormActivationBackward(epsilon: 1e-5, activation: kind),
             [.uniform([2, 3, 2, 5]), .positive([3]), .uniform([3]), .uniform([3]), .positive([3]), .uniform([2, 3, 2, 5]), .uniform([3]),
              .uniform([3])])
+    }
+}
+
+extension BatchNormActivation: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        kernel(
+            outputs[0].baseAddress!, outputs[1].baseAddress!, outputs[2].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!,
+            inputs[2].baseAddress!, shape: inputShapes[0])
+    }
+}
+
+extension BatchNormActivationBackward: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        // Inputs 1…4 and 6, 7 are the channel vectors.
+        let vectors = [1, 2, 3, 4, 6, 7].map { SendableConstPointer(inputs[$0].baseAddress!) }
+        kernel(
+            outputs[0].baseAddress!, outputs[1].baseAddress!, outputs[2].baseAddress!, inputs[0].baseAddress!, inputs[5].baseAddress!,
+            shape: inputShapes[0]) { vectors[$0].base[$1] }
     }
 }

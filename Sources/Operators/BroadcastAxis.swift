@@ -45,3 +45,23 @@ public struct BroadcastAxis: ReferenceOperator {
         OperatorSample("rows", BroadcastAxis(axis: 0, shape: [4, 3]), [.uniform([4])]),
     ]
 }
+
+extension BroadcastAxis: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let channels = shape[axis]
+        let inner = shape.dims[(axis + 1)...].reduce(1, *), outer = shape.dims[..<axis].reduce(1, *)
+        let result = outputs[0].baseAddress!, s = Float(scale)
+        for n in 0..<outer {
+            for c in 0..<channels {
+                let value = inputs[0][c] * s, base = (n * channels + c) * inner
+                for k in 0..<inner { result[base + k] = value }
+            }
+        }
+    }
+}

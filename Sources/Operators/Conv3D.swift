@@ -342,3 +342,35 @@ public struct Conv3DBackwardFilter: ReferenceOperator {
             [.uniform([1, 2, 2, 3, 3]), .uniform([1, 3, 3, 5, 6])]),
     ]
 }
+
+extension Conv3D: BufferEvaluable {
+    /// The fast kernel writing straight into `outputs[0]` (what `evaluate` runs on its own arrays).
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = ConvGeometry(input: inputShapes[0], weight: inputShapes[1], stride: stride, padding: padding)
+        let bias = inputs.count == 3 ? inputs[2].baseAddress : nil
+        convolutionForward(g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: nil))
+    }
+}
+
+extension Conv3DBackwardData: BufferEvaluable {
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = ConvGeometry(input: inputShape, weight: inputShapes[1], stride: stride, padding: padding)
+        convolutionBackwardData(g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!)
+    }
+}
+
+extension Conv3DBackwardFilter: BufferEvaluable {
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = ConvGeometry(input: inputShapes[1], weight: weightShape, stride: stride, padding: padding)
+        FastConv3D(g).backwardFilter(outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!)
+    }
+}

@@ -33,3 +33,20 @@ public struct DropoutMask: ReferenceOperator {
 
     static let samples = [OperatorSample("p 0.5", DropoutMask(probability: 0.5, shape: [4, 8]), [])]
 }
+
+extension DropoutMask: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let keep = Float(1 / (1 - probability))
+        let stream = SeededGenerator.mix(context.seed ^ SeededGenerator.mix(UInt64(context.node) &* 0x1_0000_0001 &+ UInt64(context.step)))
+        let threshold = UInt64(probability * 0x1p53), mask = outputs[0].baseAddress!
+        for index in 0..<shape.count {
+            mask[index] = (SeededGenerator.mix(stream &+ UInt64(index)) >> 11) >= threshold ? keep : 0
+        }
+    }
+}

@@ -20,3 +20,15 @@ public struct Exp: ReferenceOperator {
 
     static let samples = [OperatorSample("3x4", Exp(), [.uniform([3, 4])])]
 }
+
+extension Exp: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        mapBuffer(outputs[0], inputs[0]) { Float.exp($0) }
+    }
+}

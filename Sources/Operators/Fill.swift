@@ -24,3 +24,15 @@ public struct Fill: ReferenceOperator {
 
     static let samples = [OperatorSample("ones 2x3", Fill(value: 1, shape: [2, 3]), [])]
 }
+
+extension Fill: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        outputs[0].baseAddress!.update(repeating: Float(value), count: shape.count)
+    }
+}

@@ -95,33 +95,19 @@ public struct FusedConvBatchNorm: ReferenceOperator {
 
     /// Folded weights and bias, one fast convolution with the activation in its epilogue.
     public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
-        let g = ConvGeometry(input: inputs[0].shape, weight: inputs[1].shape, stride: stride, padding: padding)
-        let s = statisticsStart, cout = g.outChannels, perFilter = inputs[1].shape.count / cout
-        var weight = inputs[1].scalars
-        var bias = [Float](repeating: 0, count: cout)
-        for o in 0..<cout {
-            let scale = inputs[s].scalars[o] / (inputs[s + 3].scalars[o] + Float(epsilon)).squareRoot()
-            for k in 0..<perFilter { weight[o * perFilter + k] *= scale }
-            bias[o] = ((hasBias ? inputs[2].scalars[o] : 0) - inputs[s + 2].scalars[o]) * scale + inputs[s + 1].scalars[o]
-        }
-        let kind: ActivationKind? =
-            switch activation {
-            case .identity: nil
-            case let .function(kind): kind
-            case .prelu: .leakyRelu(slope: Double(inputs[inputCount - 1].scalars[0]))
-            }
-        let shape: Shape = [g.batch, cout, g.output.d, g.output.h, g.output.w]
-        let y = [Float](unsafeUninitializedCapacity: shape.count) { buffer, count in
-            inputs[0].scalars.withUnsafeBufferPointer { x in
-                weight.withUnsafeBufferPointer { w in
-                    bias.withUnsafeBufferPointer { b in
-                        convolutionForward(g, buffer.baseAddress!, x.baseAddress!, w.baseAddress!, ConvEpilogue(bias: b.baseAddress, activation: kind))
-                    }
+        let shapes = inputs.map(\.shape)
+        let output = (try? outputShapes(for: shapes))![0]
+        let folded = shapes[1].count + shapes[1][0]
+        var scratch = [Float](repeating: 0, count: folded)
+        let y = [Float](unsafeUninitializedCapacity: output.count) { buffer, count in
+            withBuffers(inputs) { pointers in
+                scratch.withUnsafeMutableBufferPointer { s in
+                    evaluate(into: [buffer], pointers, inputShapes: shapes, scratch: s, context)
                 }
             }
-            count = shape.count
+            count = output.count
         }
-        return [Tensor(shape: shape, scalars: y)]
+        return [Tensor(shape: output, scalars: y)]
     }
 
     static let samples: [OperatorSample] =
@@ -141,4 +127,32 @@ public struct FusedConvBatchNorm: ReferenceOperator {
                 [.uniform([1, 1, 1, 3, 4]), .uniform([1, 1, 3, 3, 3]), .uniform([1]), .uniform([1]), .uniform([1]), .uniform([1]),
                  .positive([1])]),
         ]
+}
+
+extension FusedConvBatchNorm: BufferEvaluable {
+    /// Folds the statistics into weights and bias held at the end of `scratch` (the planner
+    /// reserves them after the convolution's tile), then one fast convolution.
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = ConvGeometry(input: inputShapes[0], weight: inputShapes[1], stride: stride, padding: padding)
+        let s = statisticsStart, cout = g.outChannels, weightCount = inputShapes[1].count, perFilter = weightCount / cout
+        let scratch = scratch!
+        precondition(scratch.count >= weightCount + cout, "fused_conv_batchnorm: scratch too small")
+        // Folded weights [Cout, Cin, kD, kH, kW], then the folded bias [Cout].
+        let weight = scratch.baseAddress! + (scratch.count - weightCount - cout), bias = weight + weightCount
+        for o in 0..<cout {
+            let scale = inputs[s][o] / (inputs[s + 3][o] + Float(epsilon)).squareRoot()
+            for k in 0..<perFilter { weight[o * perFilter + k] = inputs[1][o * perFilter + k] * scale }
+            bias[o] = ((hasBias ? inputs[2][o] : 0) - inputs[s + 2][o]) * scale + inputs[s + 1][o]
+        }
+        let kind: ActivationKind? =
+            switch activation {
+            case .identity: nil
+            case let .function(kind): kind
+            case .prelu: .leakyRelu(slope: Double(inputs[inputCount - 1][0]))
+            }
+        convolutionForward(g, outputs[0].baseAddress!, inputs[0].baseAddress!, weight, ConvEpilogue(bias: bias, activation: kind))
+    }
 }

@@ -34,3 +34,24 @@ public struct LogSumExp: ReferenceOperator {
 
     static let samples = [OperatorSample("3x7", LogSumExp(), [.uniform([3, 7], -3...3)])]
 }
+
+extension LogSumExp: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let rows = inputShapes[0][0], columns = inputShapes[0][1], x = inputs[0].baseAddress!
+        for n in 0..<rows {
+            let row = x + n * columns
+            // The reference's order: the first maximum, then the sum from the left.
+            var top: Float = columns > 0 ? row[0] : 0
+            for k in 0..<columns where top < row[k] { top = row[k] }
+            var sum: Float = 0
+            for k in 0..<columns { sum = sum + Float.exp(row[k] - top) }
+            outputs[0][n] = top + Float.log(sum)
+        }
+    }
+}

@@ -69,26 +69,29 @@ public struct MatMul: ReferenceOperator {
 
     /// Fast `Float` kernel: one sgemm (OpenBLAS's threads); `reference` is the plain-loop kernel.
     public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
-        let a = inputs[0], b = inputs[1]
-        let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
-        let n = transposeB ? b.shape[0] : b.shape[1]
-        let c = [Float](unsafeUninitializedCapacity: m * n) { buffer, count in
-            a.scalars.withUnsafeBufferPointer { pa in
-                b.scalars.withUnsafeBufferPointer { pb in
-                    cblas_sgemm(
-                        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                        Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
-                        0, buffer.baseAddress, Int32(n))
-                }
-            }
-            count = m * n
-        }
-        return [Tensor(shape: [m, n], scalars: c)]
+        evaluateAllocating(inputs, context)
     }
 
     static let samples: [OperatorSample] = [(false, false), (false, true), (true, false), (true, true)].map { ta, tb in
         OperatorSample(
             "ta \(ta) tb \(tb)", MatMul(transposeA: ta, transposeB: tb),
             [.uniform(ta ? [4, 3] : [3, 4]), .uniform(tb ? [5, 4] : [4, 5])])
+    }
+}
+
+extension MatMul: BufferEvaluable {
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let a = inputShapes[0], b = inputShapes[1]
+        let (m, k) = transposeA ? (a[1], a[0]) : (a[0], a[1])
+        let n = transposeB ? b[0] : b[1]
+        BLASThreads.shared {
+            cblas_sgemm(
+                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), 1, inputs[0].baseAddress, Int32(a[1]), inputs[1].baseAddress, Int32(b[1]),
+                0, outputs[0].baseAddress, Int32(n))
+        }
     }
 }

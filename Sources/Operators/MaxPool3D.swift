@@ -50,27 +50,55 @@ func maxPoolGather<T: KernelScalar>(
     y.withUnsafeMutableBufferPointer { yBuffer in
         x.scalars.withUnsafeBufferPointer { xBuffer in
             values.scalars.withUnsafeBufferPointer { vBuffer in
-                let yp = SendablePointer(yBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
-                let vp = SendableConstPointer(vBuffer.baseAddress!)
-                // Planes are independent: one contiguous range of planes per core.
-                parallelRanges(g.planes, work: g.planes * g.output.product * kernel.product) { planes in
-                    for plane in planes {
-                        let xs = xp.base + plane * g.input.product, vs = vp.base + plane * g.input.product
-                        var o = plane * g.output.product
-                        for od in 0..<out.d {
-                            for oh in 0..<out.h {
-                                for ow in 0..<out.w {
-                                    yp.base[o] = vs[g.argmax(xs, od, oh, ow)]
-                                    o += 1
-                                }
-                            }
-                        }
+                maxPoolGather(yBuffer.baseAddress!, vBuffer.baseAddress!, from: xBuffer.baseAddress!, g)
+            }
+        }
+    }
+    return Tensor(shape: outShape, scalars: y)
+}
+
+/// `y` (pooled) = `values` read where `x` has its window maxima; both inputs shaped as `g.input` planes.
+@_specialize(where T == Float) @_specialize(where T == Double)
+func maxPoolGather<T: KernelScalar>(_ y: UnsafeMutablePointer<T>, _ values: UnsafePointer<T>, from x: UnsafePointer<T>, _ g: PoolGeometry) {
+    let yp = SendablePointer(y), xp = SendableConstPointer(x), vp = SendableConstPointer(values)
+    let out = g.output
+    // Planes are independent: one contiguous range of planes per core.
+    parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
+        for plane in planes {
+            let xs = xp.base + plane * g.input.product, vs = vp.base + plane * g.input.product
+            var o = plane * g.output.product
+            for od in 0..<out.d {
+                for oh in 0..<out.h {
+                    for ow in 0..<out.w {
+                        yp.base[o] = vs[g.argmax(xs, od, oh, ow)]
+                        o += 1
                     }
                 }
             }
         }
     }
-    return Tensor(shape: outShape, scalars: y)
+}
+
+/// `dx` (zeroed here) += `dy` scattered to the window maxima of `x`.
+@_specialize(where T == Float) @_specialize(where T == Double)
+func maxPoolScatter<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ x: UnsafePointer<T>, _ g: PoolGeometry) {
+    dx.update(repeating: 0, count: g.planes * g.input.product)
+    let dxp = SendablePointer(dx), xp = SendableConstPointer(x), dyp = SendableConstPointer(dy)
+    // Each plane scatters only into itself: one contiguous range of planes per core.
+    parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
+        for plane in planes {
+            let xs = xp.base + plane * g.input.product, target = dxp.base + plane * g.input.product
+            var o = plane * g.output.product
+            for od in 0..<g.output.d {
+                for oh in 0..<g.output.h {
+                    for ow in 0..<g.output.w {
+                        target[g.argmax(xs, od, oh, ow)] += dyp.base[o]
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Backward-only: scatters `dy` to the window maxima of `x`. Linear in `dy`; piecewise constant
@@ -106,24 +134,7 @@ public struct MaxPool3DBackward: ReferenceOperator {
         dx.withUnsafeMutableBufferPointer { dxBuffer in
             x.scalars.withUnsafeBufferPointer { xBuffer in
                 dy.scalars.withUnsafeBufferPointer { dyBuffer in
-                    let dxp = SendablePointer(dxBuffer.baseAddress!), xp = SendableConstPointer(xBuffer.baseAddress!)
-                    let dyp = SendableConstPointer(dyBuffer.baseAddress!)
-                    let kernelSize = kernel.product
-                    // Each plane scatters only into itself: one contiguous range of planes per core.
-                    parallelRanges(g.planes, work: g.planes * g.output.product * kernelSize) { planes in
-                        for plane in planes {
-                            let xs = xp.base + plane * g.input.product, target = dxp.base + plane * g.input.product
-                            var o = plane * g.output.product
-                            for od in 0..<g.output.d {
-                                for oh in 0..<g.output.h {
-                                    for ow in 0..<g.output.w {
-                                        target[g.argmax(xs, od, oh, ow)] += dyp.base[o]
-                                        o += 1
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    maxPoolScatter(dxBuffer.baseAddress!, dyBuffer.baseAddress!, xBuffer.baseAddress!, g)
                 }
             }
         }
@@ -173,4 +184,43 @@ public struct MaxPool3DGather: ReferenceOperator {
             "2x2x2", MaxPool3DGather(kernel: Triple(2), stride: Triple(2), padding: Triple(0)),
             [.uniform([1, 2, 4, 4, 5]), .distinct([1, 2, 4, 4, 5])])
     ]
+}
+
+extension MaxPool3D: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = PoolGeometry(input: inputShapes[0], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
+        maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[0].baseAddress!, g)
+    }
+}
+
+extension MaxPool3DBackward: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = PoolGeometry(input: inputShapes[1], output: inputShapes[0], kernel: kernel, stride: stride, padding: padding)
+        maxPoolScatter(outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, g)
+    }
+}
+
+extension MaxPool3DGather: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = PoolGeometry(input: inputShapes[1], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
+        maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[1].baseAddress!, g)
+    }
 }

@@ -45,3 +45,28 @@ public struct ReduceToAxis: ReferenceOperator {
         OperatorSample("rows", ReduceToAxis(axis: 0), [.uniform([4, 3])]),
     ]
 }
+
+extension ReduceToAxis: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let shape = inputShapes[0], channels = shape[axis]
+        let inner = shape.dims[(axis + 1)...].reduce(1, *), outer = shape.dims[..<axis].reduce(1, *)
+        let sums = outputs[0].baseAddress!, x = inputs[0].baseAddress!
+        sums.update(repeating: 0, count: channels)
+        for n in 0..<outer {
+            for c in 0..<channels {
+                let base = (n * channels + c) * inner
+                var sum: Float = 0
+                for k in 0..<inner { sum += x[base + k] }
+                sums[c] += sum
+            }
+        }
+        let s = Float(scale)
+        for c in 0..<channels { sums[c] *= s }
+    }
+}

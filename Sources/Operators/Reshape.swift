@@ -26,3 +26,18 @@ public struct Reshape: ReferenceOperator {
 
     static let samples = [OperatorSample("flatten", Reshape([2, 12]), [.uniform([2, 3, 1, 2, 2])])]
 }
+
+extension Reshape: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        // In place (the planner's usual choice) there is nothing to move.
+        if UnsafePointer(outputs[0].baseAddress!) != inputs[0].baseAddress! {
+            outputs[0].baseAddress!.update(from: inputs[0].baseAddress!, count: shape.count)
+        }
+    }
+}

@@ -59,3 +59,16 @@ public struct SumOfProducts: ReferenceOperator {
         OperatorSample("scalar", SumOfProducts(shape: []), [.uniform([5]), .uniform([5])]),
     ]
 }
+
+extension ScaleByScalar: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let s = inputs[1][0]
+        mapBuffer(outputs[0], inputs[0]) { $0 * s }
+    }
+}

@@ -90,3 +90,55 @@ func nllCoefficients<T: KernelScalar>(_ labels: Tensor<T>, _ weights: Tensor<T>?
     let total = w.reduce(0, +)
     return zip(indices, w).map { ($0, $1 / total) }
 }
+
+/// Sample `n`'s clamped label (as `nllCoefficients`), reading labels and weights from buffers.
+@inline(__always)
+private func nllLabel(_ labels: UnsafeBufferPointer<Float>, _ n: Int, classes: Int) -> Int {
+    min(max(Int(labels[n].rounded()), 0), classes - 1)
+}
+
+/// `Σ w[yₙ]` summed from the first sample, as `nllCoefficients` does.
+private func nllTotal(_ labels: UnsafeBufferPointer<Float>, _ weights: UnsafeBufferPointer<Float>?) -> Float {
+    var total: Float = 0
+    for n in 0..<labels.count { total += weights.map { $0[nllLabel(labels, n, classes: $0.count)] } ?? 1 }
+    return total
+}
+
+extension WeightedNLL: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let classes = inputShapes[0][1], labels = inputs[1], weights = inputs.count == 3 ? inputs[2] : nil
+        let total = nllTotal(labels, weights)
+        var loss: Float = 0
+        for n in 0..<labels.count {
+            let label = nllLabel(labels, n, classes: weights?.count ?? Int.max)
+            let c = (weights.map { $0[label] } ?? 1) / total
+            loss -= c * inputs[0][n * classes + label]
+        }
+        outputs[0][0] = loss
+    }
+}
+
+extension WeightedNLLBackward: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let g = inputs[0][0], labels = inputs[1], weights = inputs.count == 3 ? inputs[2] : nil
+        let result = outputs[0].baseAddress!
+        result.update(repeating: 0, count: labels.count * classes)
+        let total = nllTotal(labels, weights)
+        for n in 0..<labels.count {
+            let label = nllLabel(labels, n, classes: weights?.count ?? Int.max)
+            result[n * classes + label] = -g * ((weights.map { $0[label] } ?? 1) / total)
+        }
+    }
+}

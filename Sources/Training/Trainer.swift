@@ -53,7 +53,10 @@ public final class Trainer {
     public let architecture: Architecture
     public let options: TrainerOptions
     /// Parameters, BatchNorm buffers and optimizer states by name.
-    public private(set) var values: [String: Tensor<Float>]
+    public var values: [String: Tensor<Float>] {
+        flush()
+        return storedValues
+    }
     /// Optimizer steps taken so far (also the dropout stream's position).
     public private(set) var step: Int
     public private(set) var run: TrainingRun
@@ -62,6 +65,16 @@ public final class Trainer {
     private let model: Model
     private var trainingGraphs: [Int: CompiledModel] = [:]
     private var evaluationGraphs: [Int: CompiledModel] = [:]
+    /// Values as of the last `flush`; `holder`'s leaves may be newer.
+    private var storedValues: [String: Tensor<Float>] = [:]
+    /// The training program whose parameter and state buffers hold the newest values, if any: steps
+    /// of one batch size run back to back without copying the values out.
+    private var holder: Program?
+    private var trainingPrograms: [Int: Program] = [:]
+    private var evaluationPrograms: [Int: Program] = [:]
+    /// Compiler switches read once (`EMOTION3D_INTERPRETER=1`: the reference interpreter, one array
+    /// per value). Set before training only; tests compare the two engines with it.
+    var compilerOptions = CompilerOptions.fromEnvironment()
 
     /// A fresh run: weights from the architecture's initialiser and `options.seed`, or from
     /// `initialWeights` (pre-training: parameters and states by path, all of them).
@@ -71,20 +84,20 @@ public final class Trainer {
         self.options = options
         model = architecture.model
         let built = try model.build(batchSize: 1, mode: .inference, initialization: architecture.initialization)
-        values = built.initialValues(seed: options.seed)
+        storedValues = built.initialValues(seed: options.seed)
         if let initialWeights {
             for spec in built.parameters + built.states {
                 guard let tensor = initialWeights[spec.path], tensor.shape == spec.shape else {
                     throw TrainingError.invalid(
                         "the initial weights lack '\(spec.path)' of shape \(spec.shape)" + (initialWeights[spec.path].map { " (found \($0.shape))" } ?? ""))
                 }
-                values[spec.path] = tensor
+                storedValues[spec.path] = tensor
             }
         }
         step = 0
         run = TrainingRun(epochs: [], bestEpoch: nil, bestPredictions: [], lastPredictions: [])
         let states = try trainingGraph(options.batchSize).optimizerStates
-        values.merge(OptimizerConfig.initialValues(states, parameters: values)) { a, _ in a }
+        storedValues.merge(OptimizerConfig.initialValues(states, parameters: storedValues)) { a, _ in a }
     }
 
     /// Continues the run saved in `checkpoint` (written by `checkpoint(classNames:)`).
@@ -100,11 +113,11 @@ public final class Trainer {
         architecture = checkpoint.architecture
         self.options = options
         model = architecture.model
-        values = checkpoint.stateDict.merging(checkpoint.optimizerState) { a, _ in a }
+        storedValues = checkpoint.stateDict.merging(checkpoint.optimizerState) { a, _ in a }
         self.step = Int(step)
         run = try JSONDecoder().decode(TrainingRun.self, from: Data(history.utf8))
         let expected = try trainingGraph(options.batchSize).optimizerStates.map(\.path)
-        if let missing = expected.first(where: { values[$0] == nil }) {
+        if let missing = expected.first(where: { storedValues[$0] == nil }) {
             throw TrainingError.invalid("the checkpoint lacks optimizer state '\(missing)'")
         }
     }
@@ -149,12 +162,9 @@ public final class Trainer {
                 let built = try trainingGraph(indices.count).model
                 var feeds = ["input": data.batch(indices, range: options.pixelRange), "labels": Tensor(shape: [indices.count], scalars: indices.map { Float(data.labels[$0]) })]
                 if let weights { feeds["class_weights"] = weights }
-                let session = try Session(graph: built.graph, values: values, seed: options.seed, step: step)
-                let results = try session.run([built.loss!, built.logits], inputs: feeds)
+                let results = try trainingStep(built, batchSize: indices.count, feeds: feeds)
                 let loss = results[built.loss!]!.scalars[0]
                 guard loss.isFinite else { throw TrainingError.diverged(epoch: epoch, batch: batchIndex + 1, loss: loss) }
-                values = session.values
-                step = session.step
                 lossSum += Double(loss) * Double(indices.count)
                 correct += zip(Self.argmax(results[built.logits]!), indices).filter { $0 == data.labels[$1] }.count
                 seen += indices.count
@@ -187,17 +197,67 @@ public final class Trainer {
     /// Mean cross-entropy, accuracy and predicted classes on `data` in inference mode.
     public func evaluate(_ data: LabeledClips) throws -> (loss: Double, accuracy: Double, predictions: [Int]) {
         var lossSum = 0.0, predictions: [Int] = []
+        let values = self.values
+        var loaded: Set<ObjectIdentifier> = []
         for begin in stride(from: 0, to: data.count, by: options.evaluationBatchSize) {
             let indices = Array(begin..<min(begin + options.evaluationBatchSize, data.count))
             let built = try evaluationGraph(indices.count)
             let feeds = ["input": data.batch(indices, range: options.pixelRange), "labels": Tensor(shape: [indices.count], scalars: indices.map { Float(data.labels[$0]) })]
-            let session = try Session(graph: built.graph, values: values, seed: options.seed, step: step)
-            let results = try session.run([built.loss!, built.logits], inputs: feeds, applyUpdates: false)
+            let results: [Value: Tensor<Float>]
+            if compilerOptions.interpreter {
+                let session = try Session(graph: built.graph, values: values, seed: options.seed, step: step)
+                results = try session.run([built.loss!, built.logits], inputs: feeds, applyUpdates: false)
+            } else {
+                let program = try evaluationProgram(indices.count, built)
+                if loaded.insert(ObjectIdentifier(program)).inserted { try program.load(values) }
+                results = try program.run(inputs: feeds, step: step, applyUpdates: false)
+            }
             lossSum += Double(results[built.loss!]!.scalars[0]) * Double(indices.count)
             predictions += Self.argmax(results[built.logits]!)
         }
         let correct = zip(predictions, data.labels).filter { $0 == $1 }.count
         return (lossSum / Double(max(data.count, 1)), Double(correct) / Double(max(data.count, 1)), predictions)
+    }
+
+    /// One optimizer step on one batch: through the batch size's compiled program (the values stay
+    /// in its buffers until `flush`), or the interpreter's session when `EMOTION3D_INTERPRETER=1`.
+    private func trainingStep(_ built: CompiledModel, batchSize: Int, feeds: [String: Tensor<Float>]) throws -> [Value: Tensor<Float>] {
+        if compilerOptions.interpreter {
+            let session = try Session(graph: built.graph, values: storedValues, seed: options.seed, step: step)
+            let results = try session.run([built.loss!, built.logits], inputs: feeds)
+            storedValues = session.values
+            step = session.step
+            return results
+        }
+        let program: Program
+        if let cached = trainingPrograms[batchSize] {
+            program = cached
+        } else {
+            program = Program(graph: built.graph, outputs: [built.loss!, built.logits], seed: options.seed, options: compilerOptions)
+            trainingPrograms[batchSize] = program
+        }
+        if holder !== program {
+            flush()
+            try program.load(storedValues)
+            holder = program
+        }
+        let results = try program.run(inputs: feeds, step: step)
+        step += 1
+        return results
+    }
+
+    /// Copies the newest values out of the program holding them.
+    private func flush() {
+        guard let holder else { return }
+        storedValues.merge(holder.values()) { _, new in new }
+        self.holder = nil
+    }
+
+    private func evaluationProgram(_ batchSize: Int, _ built: CompiledModel) throws -> Program {
+        if let cached = evaluationPrograms[batchSize] { return cached }
+        let program = Program(graph: built.graph, outputs: [built.loss!, built.logits], seed: options.seed, options: compilerOptions)
+        evaluationPrograms[batchSize] = program
+        return program
     }
 
     /// PyTorch-style balanced weights, N / (K · n_c); classes absent from the training set get 0.

@@ -45,7 +45,9 @@ struct Bench: ParsableCommand {
         let threads = ProcessInfo.processInfo.activeProcessorCount
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
         print("emotion3d bench — \(threads) threads (OpenBLAS and dispatch), load average \(load)")
-        print("fusion \(CompilerOptions.fromEnvironment().fusion ? "on" : "off (EMOTION3D_NO_FUSION=1)")")
+        let compiler = CompilerOptions.fromEnvironment()
+        print("fusion \(compiler.fusion ? "on" : "off (EMOTION3D_NO_FUSION=1)"), in place \(compiler.inPlace ? "on" : "off (EMOTION3D_NO_INPLACE=1)"), "
+            + "engine \(compiler.interpreter ? "interpreter (EMOTION3D_INTERPRETER=1)" : "program in the planned arena")")
         let one = measureFMAPeak(threads: 1), all = measureFMAPeak(threads: threads)
         print(String(format: "FMA peak (SIMD8 FMA loop, this run): %.1f GFLOP/s on 1 core, %.1f GFLOP/s on %d", one, all, threads))
         var report = Report(threads: threads, loadAverage: load, fmaPeakOneCore: one, fmaPeakAllCores: all)
@@ -122,10 +124,20 @@ struct Bench: ParsableCommand {
     }
 
     /// One warm-up run, then `repeats` timed runs; the fastest counts, with its time per operator.
+    /// The graph is compiled once into a `Program` (unless `EMOTION3D_INTERPRETER=1`); runs do not
+    /// apply the state updates, so every run does the same work.
     func time(_ graph: Graph, _ outputs: [Value], _ bindings: [String: Tensor<Float>]) throws -> Profile {
         var best: Profile?
+        let options = CompilerOptions.fromEnvironment()
+        let program = options.interpreter ? nil : Program(graph: graph, outputs: outputs, seed: 1, options: options)
+        try program?.load(bindings)
+        if let fallbacks = program?.fallbackOperators, !fallbacks.isEmpty {
+            print("  (allocating fallback, no buffer kernel: \(fallbacks.sorted().joined(separator: ", ")))")
+        }
+        let inputNames = Set(graph.leaves(of: .input).map(\.name))
+        let inputs = bindings.filter { inputNames.contains($0.key) }
         for attempt in 0...max(repeats, 1) {
-            let profile = try profiledRun(graph, outputs, bindings)
+            let profile = try program.map { try programRun($0, inputs) } ?? profiledRun(graph, outputs, bindings)
             if attempt > 0 && (best == nil || profile.seconds < best!.seconds) { best = profile }
         }
         return best!
@@ -136,6 +148,17 @@ struct Bench: ParsableCommand {
         var perOperator: [String: Double] = [:]
         let start = DispatchTime.now().uptimeNanoseconds
         _ = try Interpreter<Float>(graph: graph).run(outputs, bindings: bindings, context: EvaluationContext(seed: 1, step: 0)) { node, seconds in
+            perOperator[graph.nodes[node].op.name, default: 0] += seconds
+        }
+        return Profile(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, perOperator: perOperator)
+    }
+
+    /// One run of a compiled program, timing each node's kernel.
+    func programRun(_ program: Program, _ inputs: [String: Tensor<Float>]) throws -> Profile {
+        var perOperator: [String: Double] = [:]
+        let graph = program.graph
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try program.run(inputs: inputs, step: 0, applyUpdates: false) { node, seconds in
             perOperator[graph.nodes[node].op.name, default: 0] += seconds
         }
         return Profile(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, perOperator: perOperator)

@@ -81,6 +81,21 @@ struct TrainerTests {
         for (key, value) in a.values { #expect(value.scalars == b.values[key]!.scalars, "\(key) differs") }
     }
 
+    @Test("the compiled program and the interpreter train to bitwise the same weights, losses and predictions")
+    func programEqualsInterpreter() throws {
+        let data = toyClips(count: 20, seed: 6), evaluation = toyClips(count: 9, seed: 7)
+        let program = try Trainer(architecture: toyArchitecture, options: toyOptions(epochs: 2))
+        let interpreter = try Trainer(architecture: toyArchitecture, options: toyOptions(epochs: 2))
+        interpreter.compilerOptions.interpreter = true
+        try program.train(data, evaluation: evaluation)
+        try interpreter.train(data, evaluation: evaluation)
+        #expect(program.values.keys.sorted() == interpreter.values.keys.sorted())
+        for (key, value) in program.values { #expect(value.scalars == interpreter.values[key]!.scalars, "\(key) differs") }
+        #expect(program.run.epochs.map(\.trainLoss) == interpreter.run.epochs.map(\.trainLoss))
+        #expect(program.run.epochs.map(\.evaluationLoss) == interpreter.run.epochs.map(\.evaluationLoss))
+        #expect(program.run.lastPredictions == interpreter.run.lastPredictions)
+    }
+
     @Test("training 4 epochs equals 2, save, load, 2 more — bitwise, with Lookahead and dropout")
     func resume() throws {
         let data = toyClips(count: 20, seed: 4), evaluation = toyClips(count: 9, seed: 5)

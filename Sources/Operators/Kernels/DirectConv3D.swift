@@ -178,7 +178,8 @@ enum ConvAlgorithm: Sendable {
         return .gemm
     }
 
-    /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the faster.
+    /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the
+    /// faster, whose result the output then holds.
     static func choose(_ g: ConvGeometry, backward: Bool, direct: () -> Void, gemm: () -> Void) {
         if let forced { return forced == .direct ? direct() : gemm() }
         if mode != "auto" { return preferred(g, backward: backward) == .direct ? direct() : gemm() }
@@ -193,9 +194,14 @@ enum ConvAlgorithm: Sendable {
             body()
             return DispatchTime.now().uptimeNanoseconds - start
         }
-        let choice: ConvAlgorithm = seconds(gemm) <= seconds(direct) ? .gemm : .direct
+        // Both write the full result; it must be the chosen kernel's (the two differ in the last
+        // bits), or the first run of a shape would differ from every later one.
+        // Two threads measuring one shape at once keep the first choice stored.
+        let directTime = seconds(direct), gemmTime = seconds(gemm)
         lock.lock()
+        let choice = choices[key] ?? (gemmTime <= directTime ? .gemm : .direct)
         choices[key] = choice
         lock.unlock()
+        if choice == .direct { direct() }
     }
 }

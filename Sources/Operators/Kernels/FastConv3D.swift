@@ -201,12 +201,9 @@ struct FastConv3D {
     private func distribute(_ lists: [[Tile]], _ body: @Sendable (Int, [Tile]) -> Void) {
         let lists = lists.filter { !$0.isEmpty }
         if lists.count > 1 {
-            let threads = openblas_get_num_threads()
-            openblas_set_num_threads(1)
-            DispatchQueue.concurrentPerform(iterations: lists.count) { body($0, lists[$0]) }
-            openblas_set_num_threads(threads)
+            BLASThreads.singleThreaded { DispatchQueue.concurrentPerform(iterations: lists.count) { body($0, lists[$0]) } }
         } else {
-            body(0, lists.first ?? [])
+            BLASThreads.shared { body(0, lists.first ?? []) }
         }
     }
 
@@ -377,5 +374,8 @@ func convolutionBackwardData(_ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float
         return FastConv3D(g).backwardData(dx, dy, w)
     }
     ConvAlgorithm.choose(
-        g, backward: true, direct: { _ = DirectConv3D.backwardData(g, dx, dy, w) }, gemm: { FastConv3D(g).backwardData(dx, dy, w) })
+        g, backward: true,
+        // The direct kernel may decline a geometry (then it writes nothing): gemm must run instead.
+        direct: { if !DirectConv3D.backwardData(g, dx, dy, w) { FastConv3D(g).backwardData(dx, dy, w) } },
+        gemm: { FastConv3D(g).backwardData(dx, dy, w) })
 }

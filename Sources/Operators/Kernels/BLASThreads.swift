@@ -1,0 +1,31 @@
+import CBLAS
+import Foundation
+
+/// OpenBLAS's thread count is process-wide, and an sgemm's last bits depend on how many threads
+/// split it. Kernels that run their own workers set it to 1 for the duration (`exclusive`); every
+/// other sgemm runs `shared`, so it never sees a count another thread changed mid-call and results
+/// do not depend on what runs concurrently (tests, several trainers in one process).
+enum BLASThreads {
+    nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_rwlock_t> = {
+        let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+        pthread_rwlock_init(lock, nil)
+        return lock
+    }()
+
+    /// Runs `body`, whose sgemm calls use OpenBLAS's configured threads.
+    static func shared<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    /// Runs `body` with OpenBLAS at one thread (the caller runs its own workers), then restores it.
+    static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        let threads = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(threads) }
+        return try body()
+    }
+}
