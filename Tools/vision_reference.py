@@ -123,6 +123,9 @@ def make_media():
         cv2.imwrite(os.path.join(tmp, "%03d.png" % i), f)
     ffmpeg("-framerate", "25", "-i", os.path.join(tmp, "%03d.png"), "-c:v", "libx264", "-crf", "20",
            "-pix_fmt", "yuv420p", os.path.join(media, "face_h264.mp4"))
+    # the same face as HEVC in MP4 (the phone cameras' format)
+    ffmpeg("-framerate", "25", "-i", os.path.join(tmp, "%03d.png"), "-c:v", "libx265", "-x265-params", "log-level=error",
+           "-crf", "28", "-tag:v", "hvc1", "-pix_fmt", "yuv420p", os.path.join(media, "face_hevc.mp4"))
     shutil.rmtree(tmp)
     # CK+ layout: cohn-kanade-images/S005/001/S005_001_000000NN.png, grey, 7 frames (shorter than 10)
     ck = os.path.join(media, "ck", "S005", "001")

@@ -54,7 +54,7 @@ struct CLITests {
         #expect(try root.read("gradients/features.0.weight", as: Float.self).shape == [2, 3, 3, 3, 3])
     }
 
-    @Test("predict classifies sliding windows of a real H.264 face video, and says when there is no face")
+    @Test("predict classifies sliding windows of real H.264 and HEVC face videos, and says when there is no face")
     func predict() throws {
         let checkpoint = folder.appendingPathComponent("model.h5").path
         #expect(try Emotion3DCommand.run(["demo", "--small", "--save", checkpoint]).status == 0)
@@ -71,6 +71,13 @@ struct CLITests {
         #expect(windows.count == 3 && windows.allSatisfy { $0["face"] as? Bool == true })
         let probabilities = json["probabilities"] as! [String: Double]
         #expect(abs(probabilities.values.reduce(0, +) - 1) < 1e-6)
+
+        // the same face encoded as HEVC in MP4, as phones record
+        let hevc = try Emotion3DCommand.run(["predict", Fixtures.path("vision/media/face_hevc.mp4"), "--checkpoint", checkpoint, "--stride", "10", "--json"])
+        #expect(hevc.status == 0, "\(hevc.error)")
+        let hevcJSON = try JSONSerialization.jsonObject(with: Data(hevc.output.utf8)) as! [String: Any]
+        #expect(hevcJSON["frames"] as? Int == 30)
+        #expect((hevcJSON["windows"] as! [[String: Any]]).allSatisfy { $0["face"] as? Bool == true })
 
         let none = try Emotion3DCommand.run(["predict", Fixtures.path("vision/media/tiny_h264.mp4"), "--checkpoint", checkpoint])
         #expect(none.status != 0)
