@@ -53,6 +53,12 @@ struct ArchitectureTests {
         #expect(ck.hyperparameters["dropout"] == .number(0.2511))
         #expect(ck.hyperparameters["pooling"] == .string("avg"))
         #expect(try ck.model.build(batchSize: 1, mode: .inference).parameterCount == 78_029_959)
+        // every other file (the ones searches derived) reads back, and the small ones build
+        let folder = Fixtures.root.appendingPathComponent("Graphs").path
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".json") {
+            let architecture = try Architecture(contentsOf: folder + "/" + name)
+            if architecture.inputShape[2] <= 64 { _ = try architecture.model.build(batchSize: 1, mode: .inference) }
+        }
     }
 
     static let invalid: [(json: String, path: String)] = [
