@@ -9,7 +9,7 @@ import Training
 /// The main job: the paper's pipeline end to end on the embedded synthetic set (or a real dataset).
 struct Reproduce: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The paper's pipeline end to end: dataset → clips → TPE search with pruning → best configuration re-evaluated and retrained → report, checkpoint, architecture.",
+        abstract: "The paper's pipeline end to end: dataset → clips → TPE search with pruning → the best configuration's cross-validation report → retrained → checkpoint, architecture.",
         discussion: """
             Default: the small configuration on the synthetic set, sized to finish in about 10 minutes on 2 cores. \
             --config paper selects the paper's full-size network (112×112, 64…512 filters, FC 4096, 16 epochs, batch 30, \
@@ -26,7 +26,7 @@ struct Reproduce: ParsableCommand {
     @Option(help: "Finished trials the study should reach (default: small 8, paper 800).") var trials: Int?
     @Option(name: .customLong("protocol"), help: "loso or kfold:K (default: small kfold:3, paper loso).") var evaluationProtocol: ProtocolChoice?
     @Option(help: "Epochs per training run (default: small 10, paper 16).") var epochs: Int?
-    @Option(help: "Search processes on this machine, each single-threaded (default: small 2, one per core; paper 1, whose large layers use both cores in one process).") var workers: Int?
+    @Option(help: "Search processes on this machine; with more than one, each is single-threaded (default: small 2, one per core; paper 1, whose large layers use both cores).") var workers: Int?
     @Flag(help: .hidden) var searchWorker = false
     @Option(help: "Prune a trial once its running accuracy can no longer reach this (the paper's rule; paper default 0.965; 0: no pruning). Small default: the median rule, as the 96.5 % target means nothing at 32×32.") var threshold: Double?
     @Option(help: "Seed of the folds, the sampler and the training runs.") var seed: UInt64 = 1
