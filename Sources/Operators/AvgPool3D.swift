@@ -117,3 +117,68 @@ public struct AvgPool3DBackward: ReferenceOperator {
             [.uniform([2, 2, 1, 2, 2])])
     ]
 }
+
+// Buffer kernels: the references' loops and arithmetic, written into the planned buffers.
+extension AvgPool3D: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let x = inputs[0].baseAddress!, y = outputs[0].baseAddress!
+        let g = PoolGeometry(input: inputShapes[0], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
+        var o = 0
+        for plane in 0..<g.planes {
+            let base = plane * g.input.product
+            for od in 0..<g.output.d {
+                for oh in 0..<g.output.h {
+                    for ow in 0..<g.output.w {
+                        let (start, end, count) = g.window(od, oh, ow)
+                        var sum: Float = 0
+                        for d in start.d..<end.d {
+                            for h in start.h..<end.h {
+                                for w in start.w..<end.w { sum += x[base + (d * g.input.h + h) * g.input.w + w] }
+                            }
+                        }
+                        y[o] = sum / Float(count)
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension AvgPool3DBackward: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let dy = inputs[0].baseAddress!, dx = outputs[0].baseAddress!
+        let g = PoolGeometry(input: inputShape, output: inputShapes[0], kernel: kernel, stride: stride, padding: padding)
+        dx.update(repeating: 0, count: inputShape.count)
+        var o = 0
+        for plane in 0..<g.planes {
+            let base = plane * g.input.product
+            for od in 0..<g.output.d {
+                for oh in 0..<g.output.h {
+                    for ow in 0..<g.output.w {
+                        let (start, end, count) = g.window(od, oh, ow)
+                        let share = dy[o] / Float(count)
+                        for d in start.d..<end.d {
+                            for h in start.h..<end.h {
+                                for w in start.w..<end.w { dx[base + (d * g.input.h + h) * g.input.w + w] += share }
+                            }
+                        }
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
+}

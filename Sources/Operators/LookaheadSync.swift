@@ -39,3 +39,28 @@ public struct LookaheadSync: ReferenceOperator {
         OperatorSample("between syncs", LookaheadSync(k: 5, alpha: 0.5), [.uniform([2, 3]), .uniform([2, 3]), .fixed([1], [7])]),
     ]
 }
+
+extension LookaheadSync: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let fast = inputs[0].baseAddress!, slow = inputs[1].baseAddress!, count = inputs[0].count
+        let fastOut = outputs[0].baseAddress!, slowOut = outputs[1].baseAddress!
+        guard Int(inputs[2][0].rounded()) % k == 0 else {
+            fastOut.update(from: fast, count: count)
+            slowOut.update(from: slow, count: count)
+            return
+        }
+        // The reference's arithmetic: slow + alpha (fast − slow), into both outputs.
+        let a = Float(alpha)
+        for i in 0..<count {
+            let synced = slow[i] + a * (fast[i] - slow[i])
+            slowOut[i] = synced
+            fastOut[i] = synced
+        }
+    }
+}

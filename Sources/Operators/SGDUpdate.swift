@@ -57,3 +57,30 @@ public struct SGDUpdate: ReferenceOperator {
             [.uniform([5]), .uniform([5]), .uniform([5]), .fixed([1], [1])]),
     ]
 }
+
+extension SGDUpdate: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        let p = inputs[0].baseAddress!, g = inputs[1].baseAddress!, b = inputs[2].baseAddress!
+        let pOut = outputs[0].baseAddress!, bOut = outputs[1].baseAddress!
+        let first = inputs[3][0] <= 1
+        let lr = Float(learningRate), mu = Float(momentum), decay = Float(weightDecay)
+        // The reference's arithmetic, operation for operation.
+        for i in 0..<inputs[0].count {
+            var direction = weightDecay != 0 ? g[i] + decay * p[i] : g[i]
+            if momentum != 0 {
+                let buffer = first ? direction : b[i] * mu + direction
+                bOut[i] = buffer
+                direction = nesterov ? direction + mu * buffer : buffer
+            } else {
+                bOut[i] = b[i]
+            }
+            pOut[i] = p[i] - lr * direction
+        }
+    }
+}

@@ -72,3 +72,19 @@ extension ScaleByScalar: BufferEvaluable {
         mapBuffer(outputs[0], inputs[0]) { $0 * s }
     }
 }
+
+extension SumOfProducts: BufferEvaluable {
+    public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
+        evaluateAllocating(inputs, context)
+    }
+    public func evaluate(
+        into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
+        scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
+    ) {
+        // The reference's order of summation (PReLU's slope gradient is a sum over the whole batch).
+        let a = inputs[0].baseAddress!, b = inputs[1].baseAddress!
+        var sum: Float = 0
+        for i in 0..<inputs[0].count { sum += a[i] * b[i] }
+        outputs[0][0] = sum
+    }
+}

@@ -8,8 +8,12 @@ import Training
 
 /// A training step as the trainer builds it: the small paper network (32², dropout 0.5), fused
 /// BatchNorm + activation, gradients, Adam; BatchNorm running statistics and Adam moments as states.
-func adamTrainingStep(batch: Int) throws -> (graph: Graph, outputs: [Value], values: [String: Tensor<Float>]) {
+func adamTrainingStep(
+    batch: Int, optimizer: OptimizerConfig = .adam(learningRate: 1e-3), pooling: PoolingChoice = .max, activation: ActivationChoice = .relu
+) throws -> (graph: Graph, outputs: [Value], values: [String: Tensor<Float>]) {
     var network = PaperNetwork.small
+    network.pooling = pooling
+    network.activation = activation
     network.height = 32
     network.width = 32
     let built = try network.model().build(batchSize: batch, mode: .training, loss: LossOptions())
@@ -17,7 +21,7 @@ func adamTrainingStep(batch: Int) throws -> (graph: Graph, outputs: [Value], val
     let graph = fused.graph, loss = fused.values[built.loss!]!, logits = fused.values[built.logits]!
     let parameters = built.parameters.map { VariableSpec(path: $0.path, shape: $0.shape, initializer: $0.initializer, value: graph.leaves[$0.path]!) }
     let gradients = try graph.gradients(of: loss, withRespectTo: parameters.map(\.value))
-    let states = try OptimizerConfig.adam(learningRate: 1e-3).append(
+    let states = try optimizer.append(
         to: graph, parameters: parameters, gradients: Dictionary(uniqueKeysWithValues: parameters.map { ($0.path, gradients[$0.value]!) }))
     var values = randomValues(built, seed: 5)
     values.merge(OptimizerConfig.initialValues(states, parameters: values)) { a, _ in a }
@@ -64,6 +68,30 @@ struct ProgramTests {
         #expect(program.values()["optimizer.step"]!.scalars == [3])
         #expect(program.fallbackEvaluations == 0)
         #expect(program.values().contains { $0.key.hasSuffix("running_mean") && $0.value.scalars != values[$0.key]!.scalars })
+    }
+
+    @Test("Lookahead, SGD, average pooling and the other activations run in the arena too, bitwise as the interpreter",
+        arguments: [
+            (OptimizerConfig.lookaheadAdam(learningRate: 1e-3, k: 2), ActivationChoice.prelu),
+            (.sgd(learningRate: 1e-2, momentum: 0.9, nesterov: true, weightDecay: 1e-4), .mish),
+            (.adam(learningRate: 1e-3), .elu), (.adam(learningRate: 1e-3), .leakyRelu),
+        ])
+    func otherOptimizers(_ optimizer: OptimizerConfig, _ activation: ActivationChoice) throws {
+        let (graph, outputs, values) = try adamTrainingStep(batch: 2, optimizer: optimizer, pooling: .average, activation: activation)
+        let session = try Session(graph: graph, values: values, seed: 3)
+        let program = Program(graph: graph, outputs: outputs, seed: 3)
+        try program.load(values)
+        #expect(program.fallbackOperators.isEmpty, "\(program.fallbackOperators)")
+        for step in 0..<3 {  // k = 2: steps 1 and 2 pass through, step 2 synchronises
+            let feeds = randomFeeds(graph, batch: 2, classes: PaperNetwork.small.classes, seed: UInt64(40 + step))
+            let expected = try session.run(outputs, inputs: feeds)
+            let actual = try program.run(inputs: feeds, step: step)
+            for output in outputs { #expect(differing(actual[output]!, expected[output]!) == 0, "step \(step): output \(output) differs") }
+            let programValues = program.values()
+            let different = session.values.filter { differing(programValues[$0.key]!, $0.value) > 0 }.keys.sorted()
+            #expect(different.isEmpty, "step \(step): \(different.count) values differ, first \(different.prefix(3))")
+        }
+        #expect(program.fallbackEvaluations == 0)
     }
 
     @Test("a graph of buffer kernels runs in its arena: same base and size every step, no allocating fallback")
