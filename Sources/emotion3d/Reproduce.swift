@@ -82,6 +82,7 @@ struct Reproduce: ParsableCommand {
         let before = try study.trials(attributes: false).filter { $0.state == .complete || $0.state == .pruned }.count
         if before > 0 { log("resuming study '\(studyName)': \(before) finished trials") }
         if searchWorker {
+            exitWithParent()
             _ = try setup.optimize(study, trials: trialCount, timeout: timeout, log: log)
             return
         }
@@ -149,6 +150,18 @@ struct Reproduce: ParsableCommand {
         let width = rows.map { $0[0].count }.max() ?? 0
         print("summary of \(studyName)")
         for row in rows { print(row[0].padding(toLength: width, withPad: " ", startingAt: 0) + "  " + row[1]) }
+    }
+
+    /// A search worker stops within a second when the process that started it is gone (Ctrl-C, kill): its
+    /// running trial is then left as a killed worker's, which the study fails and re-queues after the grace period.
+    func exitWithParent() {
+        let parent = getppid()
+        Thread.detachNewThread {
+            while true {
+                sleep(1)
+                if getppid() != parent { _exit(130) }
+            }
+        }
     }
 
     /// Starts `count` more search processes on the same study: this command again with `--search-worker`,

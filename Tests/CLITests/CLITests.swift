@@ -87,6 +87,51 @@ struct CLITests {
 
 @Suite("The main job")
 struct MainJobTests {
+    /// State and parent of a process from `/proc/<pid>/stat`, or nil when it is gone.
+    static func status(_ pid: Int32) -> (state: Character, parent: Int32)? {
+        // /proc files report size 0: read them to the end rather than by their size
+        guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/stat") else { return nil }
+        defer { try? handle.close() }
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, let state = fields[0].first, let parent = Int32(fields[1]) else { return nil }
+        return (state, parent)
+    }
+
+    @Test("killing reproduce stops its search worker too")
+    func interruptStopsWorkers() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e3d-interrupt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let parent = try Emotion3DCommand.start([
+            "reproduce", "--output", "out", "--study", "interrupted", "--subjects", "4", "--sequences-per-subject", "7", "--unlabeled", "0",
+            "--trials", "50", "--epochs", "50", "--protocol", "kfold:2", "--quiet",
+        ], workingDirectory: folder)
+        // The worker is the parent's child process; it starts once the clips are prepared.
+        var worker: Int32?
+        let deadline = Date().addingTimeInterval(180)
+        while worker == nil, Date() < deadline, parent.isRunning {
+            sleep(1)
+            let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+            worker = pids.first { Self.status($0)?.parent == parent.processIdentifier }
+        }
+        #expect(worker != nil, "no search worker started")
+        // SIGTERM: a test runner may pass its children SIGINT as ignored
+        kill(parent.processIdentifier, SIGTERM)
+        let gone = Date().addingTimeInterval(20)
+        while parent.isRunning, Date() < gone { usleep(100_000) }
+        if parent.isRunning { kill(parent.processIdentifier, SIGKILL) }
+        parent.waitUntilExit()
+        var alive = true
+        let stop = Date().addingTimeInterval(15)
+        while alive, Date() < stop {
+            alive = worker.flatMap { Self.status($0) }.map { $0.state != "Z" } ?? false
+            if alive { usleep(200_000) }
+        }
+        #expect(!alive, "the search worker outlived the interrupted command")
+    }
+
     @Test("reproduce runs the whole pipeline on a tiny synthetic set, writes its outputs, and resumes the study")
     func reproduce() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e3d-main-\(UUID().uuidString)")
