@@ -29,25 +29,7 @@ public struct AvgPool3D: ReferenceOperator {
         let outShape = try! poolShape(x.shape, kernel: kernel, stride: stride, padding: padding, name)
         let g = PoolGeometry(input: x.shape, output: outShape, kernel: kernel, stride: stride, padding: padding)
         var y = [T](repeating: 0, count: outShape.count)
-        var o = 0
-        for plane in 0..<g.planes {
-            let base = plane * g.input.product
-            for od in 0..<g.output.d {
-                for oh in 0..<g.output.h {
-                    for ow in 0..<g.output.w {
-                        let (start, end, count) = g.window(od, oh, ow)
-                        var sum: T = 0
-                        for d in start.d..<end.d {
-                            for h in start.h..<end.h {
-                                for w in start.w..<end.w { sum += x.scalars[base + (d * g.input.h + h) * g.input.w + w] }
-                            }
-                        }
-                        y[o] = sum / T(count)
-                        o += 1
-                    }
-                }
-            }
-        }
+        x.scalars.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { avgPoolForward($0.baseAddress!, xs.baseAddress!, g) } }
         return [Tensor(shape: outShape, scalars: y)]
     }
 
@@ -89,24 +71,7 @@ public struct AvgPool3DBackward: ReferenceOperator {
         let dy = inputs[0]
         let g = PoolGeometry(input: inputShape, output: dy.shape, kernel: kernel, stride: stride, padding: padding)
         var dx = [T](repeating: 0, count: inputShape.count)
-        var o = 0
-        for plane in 0..<g.planes {
-            let base = plane * g.input.product
-            for od in 0..<g.output.d {
-                for oh in 0..<g.output.h {
-                    for ow in 0..<g.output.w {
-                        let (start, end, count) = g.window(od, oh, ow)
-                        let share = dy.scalars[o] / T(count)
-                        for d in start.d..<end.d {
-                            for h in start.h..<end.h {
-                                for w in start.w..<end.w { dx[base + (d * g.input.h + h) * g.input.w + w] += share }
-                            }
-                        }
-                        o += 1
-                    }
-                }
-            }
-        }
+        dy.scalars.withUnsafeBufferPointer { dys in dx.withUnsafeMutableBufferPointer { avgPoolBackward($0.baseAddress!, dys.baseAddress!, g) } }
         return [Tensor(shape: inputShape, scalars: dx)]
     }
 
@@ -118,7 +83,54 @@ public struct AvgPool3DBackward: ReferenceOperator {
     ]
 }
 
-// Buffer kernels: the references' loops and arithmetic, written into the planned buffers.
+/// `y` = the mean of each window of `x` (the padding not counted).
+@_specialize(where T == Float) @_specialize(where T == Double)
+func avgPoolForward<T: KernelScalar>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ g: PoolGeometry) {
+    var o = 0
+    for plane in 0..<g.planes {
+        let base = plane * g.input.product
+        for od in 0..<g.output.d {
+            for oh in 0..<g.output.h {
+                for ow in 0..<g.output.w {
+                    let (start, end, count) = g.window(od, oh, ow)
+                    var sum: T = 0
+                    for d in start.d..<end.d {
+                        for h in start.h..<end.h {
+                            for w in start.w..<end.w { sum += x[base + (d * g.input.h + h) * g.input.w + w] }
+                        }
+                    }
+                    y[o] = sum / T(count)
+                    o += 1
+                }
+            }
+        }
+    }
+}
+
+/// Adds each window's share of `dy` to `dx` (which the caller zeroes).
+@_specialize(where T == Float) @_specialize(where T == Double)
+func avgPoolBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ g: PoolGeometry) {
+    var o = 0
+    for plane in 0..<g.planes {
+        let base = plane * g.input.product
+        for od in 0..<g.output.d {
+            for oh in 0..<g.output.h {
+                for ow in 0..<g.output.w {
+                    let (start, end, count) = g.window(od, oh, ow)
+                    let share = dy[o] / T(count)
+                    for d in start.d..<end.d {
+                        for h in start.h..<end.h {
+                            for w in start.w..<end.w { dx[base + (d * g.input.h + h) * g.input.w + w] += share }
+                        }
+                    }
+                    o += 1
+                }
+            }
+        }
+    }
+}
+
+// Buffer kernels: the references' loops, written into the planned buffers.
 extension AvgPool3D: BufferEvaluable {
     public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
         evaluateAllocating(inputs, context)
@@ -127,27 +139,8 @@ extension AvgPool3D: BufferEvaluable {
         into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
-        let x = inputs[0].baseAddress!, y = outputs[0].baseAddress!
         let g = PoolGeometry(input: inputShapes[0], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
-        var o = 0
-        for plane in 0..<g.planes {
-            let base = plane * g.input.product
-            for od in 0..<g.output.d {
-                for oh in 0..<g.output.h {
-                    for ow in 0..<g.output.w {
-                        let (start, end, count) = g.window(od, oh, ow)
-                        var sum: Float = 0
-                        for d in start.d..<end.d {
-                            for h in start.h..<end.h {
-                                for w in start.w..<end.w { sum += x[base + (d * g.input.h + h) * g.input.w + w] }
-                            }
-                        }
-                        y[o] = sum / Float(count)
-                        o += 1
-                    }
-                }
-            }
-        }
+        avgPoolForward(outputs[0].baseAddress!, inputs[0].baseAddress!, g)
     }
 }
 
@@ -159,26 +152,8 @@ extension AvgPool3DBackward: BufferEvaluable {
         into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
-        let dy = inputs[0].baseAddress!, dx = outputs[0].baseAddress!
         let g = PoolGeometry(input: inputShape, output: inputShapes[0], kernel: kernel, stride: stride, padding: padding)
-        dx.update(repeating: 0, count: inputShape.count)
-        var o = 0
-        for plane in 0..<g.planes {
-            let base = plane * g.input.product
-            for od in 0..<g.output.d {
-                for oh in 0..<g.output.h {
-                    for ow in 0..<g.output.w {
-                        let (start, end, count) = g.window(od, oh, ow)
-                        let share = dy[o] / Float(count)
-                        for d in start.d..<end.d {
-                            for h in start.h..<end.h {
-                                for w in start.w..<end.w { dx[base + (d * g.input.h + h) * g.input.w + w] += share }
-                            }
-                        }
-                        o += 1
-                    }
-                }
-            }
-        }
+        outputs[0].baseAddress!.update(repeating: 0, count: inputShape.count)
+        avgPoolBackward(outputs[0].baseAddress!, inputs[0].baseAddress!, g)
     }
 }
