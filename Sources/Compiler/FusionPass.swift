@@ -3,6 +3,8 @@ import Operators
 
 /// Fuses Conv3D → BatchNorm3D → activation of inference graphs into `FusedConvBatchNorm`, and
 /// BatchNorm3D → activation of training graphs (before autodiff) into `BatchNormActivation`.
+/// In training graphs it also puts `MaxPool3DIndexed` in place of `MaxPool3D`: the backward then
+/// needs the window maxima's offsets instead of the pool's input, which is freed after the pool.
 ///
 /// It matches the primitive subgraph the `BatchNorm3D` layer emits in inference mode —
 /// `(conv + spread(−mean)) · spread(rsqrt(var) · γ) + spread(β)` — rather than a layer marker, so
@@ -50,6 +52,12 @@ public enum FusionPass {
                     fused[index] = (match.op, match.inputs, graph.nodes[index].scope, match.replaces)
                     skipped.formUnion(match.nodes.filter { $0 != index })
                 }
+            }
+            for index in graph.nodes.indices {
+                guard let pool = graph.nodes[index].op as? Operators.MaxPool3D else { continue }
+                let indexed = MaxPool3DIndexed(kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
+                guard (try? indexed.outputShapes(for: graph.nodes[index].inputs.map(graph.shape(of:)))) != nil else { continue }
+                fused[index] = (indexed, graph.nodes[index].inputs, graph.nodes[index].scope, [Value(node: index)])
             }
         }
 

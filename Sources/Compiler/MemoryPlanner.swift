@@ -40,6 +40,18 @@ public struct MemoryPlan: CustomStringConvertible, Sendable {
             + "vs naive \(mebibytes(naiveBytes)) (\(String(format: "%.1f", Double(naiveBytes) / Double(max(arenaBytes, 1))))× smaller)"
     }
 
+    /// The node where the most bytes are live at once, and the buffers live there (largest
+    /// first): what to shrink to lower the arena.
+    public var peak: (node: Int, buffers: [Buffer]) {
+        var bytesAt: [Int: Int] = [:]
+        for buffer in buffers {
+            for node in buffer.first...buffer.last where buffer.reuses == nil || node > buffer.first { bytesAt[node, default: 0] += buffer.bytes }
+        }
+        guard let node = bytesAt.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) })?.key else { return (0, []) }
+        let live = buffers.filter { $0.first <= node && node <= $0.last && !($0.reuses != nil && $0.first == node) }
+        return (node, live.sorted { $0.bytes > $1.bytes })
+    }
+
     /// The summary and one line per buffer: value, label, shape, bytes, offset, lifetime.
     public var description: String {
         var lines = [summary, "value      offset       bytes  lifetime     shape  layer (op)"]
@@ -77,22 +89,15 @@ public enum MemoryPlanner {
             }
         }
 
-        var allocator = BestFitAllocator()
-        var buffers: [MemoryPlan.Buffer] = []
-        /// Live allocations: block id → node index after which the block is free.
-        var live: [Int: Int] = [:]
+        // Blocks of arena memory: one per value, shared along in-place chains, one per scratch.
+        var blocks: [Block] = []
+        var pending: [(value: Value?, label: String, shape: Shape, bytes: Int, first: Int, last: Int, reuses: Value?, block: Int)] = []
         var blockOf: [Value: Int] = [:]
-        var blockOffset: [Int: (offset: Int, bytes: Int)] = [:]
         var naive = 0
 
         func rounded(_ count: Int) -> Int { (count * MemoryLayout<Float>.stride + MemoryPlan.alignment - 1) / MemoryPlan.alignment * MemoryPlan.alignment }
 
         for index in 0..<end where needed[index] && !(nodes[index].op is Leaf) {
-            // Free blocks whose last reader ran before this node.
-            for (block, last) in live where last < index {
-                allocator.release(block)
-                live[block] = nil
-            }
             let node = nodes[index]
             for (position, shape) in node.outputShapes.enumerated() {
                 let value = Value(node: index, output: position)
@@ -103,39 +108,88 @@ public enum MemoryPlanner {
                 if options.inPlace, position == 0, let k = node.op.inPlaceInput, k < node.inputs.count {
                     let input = node.inputs[k]
                     if let block = blockOf[input], lastUse[input] == index, !pinnedValues.contains(input),
-                        blockOffset[block]!.bytes == bytes, node.inputs.filter({ $0 == input }).count == 1
+                        blocks[block].bytes == bytes, node.inputs.filter({ $0 == input }).count == 1
                     {
                         reuses = input
                         blockOf[value] = block
-                        live[block] = last
+                        blocks[block].last = last
                     }
                 }
                 if reuses == nil {
-                    let block = allocator.allocate(bytes)
-                    blockOf[value] = block
-                    blockOffset[block] = (allocator.offset(of: block), bytes)
-                    live[block] = last
+                    blockOf[value] = blocks.count
+                    blocks.append(Block(bytes: bytes, first: index, last: last))
                 }
-                let block = blockOf[value]!
-                buffers.append(
-                    MemoryPlan.Buffer(
-                        value: value, label: "\(node.scope) (\(node.op.name))", shape: shape, bytes: bytes,
-                        offset: blockOffset[block]!.offset, first: index, last: last, reuses: reuses))
+                pending.append((value, "\(node.scope) (\(node.op.name))", shape, bytes, index, last, reuses, blockOf[value]!))
             }
             if let scratch = scratchCount(node, graph) {
                 let bytes = rounded(scratch)
-                let block = allocator.allocate(bytes)
-                blockOffset[block] = (allocator.offset(of: block), bytes)
-                live[block] = index
                 naive += bytes
-                buffers.append(
-                    MemoryPlan.Buffer(
-                        value: nil, label: "\(node.scope) (\(node.op.name) scratch)", shape: [scratch], bytes: bytes,
-                        offset: blockOffset[block]!.offset, first: index, last: index, reuses: nil))
+                pending.append((nil, "\(node.scope) (\(node.op.name) scratch)", [scratch], bytes, index, index, nil, blocks.count))
+                blocks.append(Block(bytes: bytes, first: index, last: index))
             }
         }
-        return MemoryPlan(buffers: buffers, arenaBytes: allocator.peak, naiveBytes: naive)
+        // Two placements of the same lifetimes; the smaller arena wins.
+        let online = placeInOrder(blocks), bySize = placeBySize(blocks)
+        let placement = bySize.peak <= online.peak ? bySize : online
+        let buffers = pending.map {
+            MemoryPlan.Buffer(
+                value: $0.value, label: $0.label, shape: $0.shape, bytes: $0.bytes, offset: placement.offsets[$0.block], first: $0.first,
+                last: $0.last, reuses: $0.reuses)
+        }
+        return MemoryPlan(buffers: buffers, arenaBytes: placement.peak, naiveBytes: naive)
     }
+
+    /// Bytes of arena one or more values (an in-place chain) or a scratch occupy, from the node
+    /// that first writes them to the last node that reads them.
+    struct Block {
+        var bytes: Int, first: Int, last: Int
+    }
+
+    /// Places blocks as a running program would allocate them: in node order, each in the
+    /// smallest free range that fits (best fit), freed after its last reader.
+    static func placeInOrder(_ blocks: [Block]) -> (offsets: [Int], peak: Int) {
+        var allocator = BestFitAllocator()
+        var offsets = [Int](repeating: 0, count: blocks.count)
+        var live: [(id: Int, last: Int)] = []
+        for (index, block) in blocks.enumerated() {
+            live.removeAll { entry in
+                if entry.last < block.first { allocator.release(entry.id) }
+                return entry.last < block.first
+            }
+            let id = allocator.allocate(block.bytes)
+            offsets[index] = allocator.offset(of: id)
+            live.append((id, block.last))
+        }
+        return (offsets, allocator.peak)
+    }
+
+    /// Places blocks largest first, knowing every lifetime in advance: each goes into the smallest
+    /// gap left between the blocks already placed whose lifetimes overlap its own (best fit), or
+    /// above them all. Large activations no longer fragment the arena by arriving late into holes
+    /// that smaller values split earlier.
+    static func placeBySize(_ blocks: [Block]) -> (offsets: [Int], peak: Int) {
+        var offsets = [Int](repeating: 0, count: blocks.count)
+        var placed: [Int] = []
+        var peak = 0
+        let order = blocks.indices.sorted { (blocks[$0].bytes, blocks[$1].first) > (blocks[$1].bytes, blocks[$0].first) }
+        for index in order {
+            let block = blocks[index]
+            let neighbours = placed.filter { blocks[$0].first <= block.last && block.first <= blocks[$0].last }
+                .sorted { offsets[$0] < offsets[$1] }
+            var end = 0
+            var best: (offset: Int, gap: Int)?
+            for other in neighbours {
+                let gap = offsets[other] - end
+                if gap >= block.bytes && (best == nil || gap < best!.gap) { best = (end, gap) }
+                end = max(end, offsets[other] + blocks[other].bytes)
+            }
+            offsets[index] = best?.offset ?? end
+            peak = max(peak, offsets[index] + block.bytes)
+            placed.append(index)
+        }
+        return (offsets, peak)
+    }
+
 
     /// Floats of scratch the node's fast kernel takes (convolutions), or nil.
     static func scratchCount(_ node: Node, _ graph: Graph) -> Int? {

@@ -135,6 +135,9 @@ public struct BatchNormActivationBackward: ReferenceOperator {
     }
 
     public var name: String { "batchnorm_activation_backward" }
+    /// `dx` may take `dy`'s memory: the second pass reads each `dy` element just before writing
+    /// that element of `dx`.
+    public var inPlaceInput: Int? { 5 }
     public var attributes: KeyValuePairs<String, String> { ["epsilon": "\(epsilon)", "activation": activation?.description ?? "identity"] }
 
     public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {

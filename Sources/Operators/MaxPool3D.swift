@@ -58,9 +58,12 @@ func maxPoolGather<T: KernelScalar>(
 }
 
 /// `y` (pooled) = `values` read where `x` has its window maxima; both inputs shaped as `g.input` planes.
+/// With `offsets`, also the maxima's flat offsets within their plane (`MaxPool3DIndexed`).
 @_specialize(where T == Float) @_specialize(where T == Double)
-func maxPoolGather<T: KernelScalar>(_ y: UnsafeMutablePointer<T>, _ values: UnsafePointer<T>, from x: UnsafePointer<T>, _ g: PoolGeometry) {
-    let yp = SendablePointer(y), xp = SendableConstPointer(x), vp = SendableConstPointer(values)
+func maxPoolGather<T: KernelScalar>(
+    _ y: UnsafeMutablePointer<T>, _ values: UnsafePointer<T>, from x: UnsafePointer<T>, _ g: PoolGeometry, offsets: UnsafeMutablePointer<T>? = nil
+) {
+    let yp = SendablePointer(y), xp = SendableConstPointer(x), vp = SendableConstPointer(values), op = offsets.map { SendablePointer($0) }
     let out = g.output
     // Planes are independent: one contiguous range of planes per core.
     parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
@@ -70,7 +73,9 @@ func maxPoolGather<T: KernelScalar>(_ y: UnsafeMutablePointer<T>, _ values: Unsa
             for od in 0..<out.d {
                 for oh in 0..<out.h {
                     for ow in 0..<out.w {
-                        yp.base[o] = vs[g.argmax(xs, od, oh, ow)]
+                        let k = g.argmax(xs, od, oh, ow)
+                        yp.base[o] = vs[k]
+                        op?.base[o] = T(k)
                         o += 1
                     }
                 }

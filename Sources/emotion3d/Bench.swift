@@ -63,16 +63,17 @@ struct Bench: ParsableCommand {
             for batch in inferenceBatches {
                 let built = try model.build(batchSize: batch, mode: .inference)
                 let compiled = try GraphCompiler.compile(built.graph, outputs: [built.logits])
-                let bindings = feeds(built, network, batch: batch, training: false)
-                let profile = try time(compiled.graph, compiled.outputs, bindings)
+                let profile = try time(compiled.graph, compiled.outputs) { feeds(built, network, batch: batch, training: false) }
                 report.rows.append(row(name, "inference", batch, profile, compiled.plan))
             }
             for batch in trainingBatches {
                 let built = try model.build(batchSize: batch, mode: .training, loss: LossOptions())
                 let compiled = try GraphCompiler.compileTraining(built.graph, loss: built.loss!, learningRate: 1e-4)
-                let bindings = feeds(built, network, batch: batch, training: true)
-                let profile = try time(compiled.graph, compiled.outputs + compiled.graph.stateUpdates.map(\.value), bindings)
+                let profile = try time(compiled.graph, compiled.outputs + compiled.graph.stateUpdates.map(\.value)) {
+                    feeds(built, network, batch: batch, training: true)
+                }
                 report.rows.append(row(name, "training", batch, profile, compiled.plan))
+                printPeak(compiled.plan, graph: compiled.graph)
                 report.operatorShares["\(name) training batch \(batch)"] = profile.perOperator
             }
         }
@@ -107,6 +108,15 @@ struct Bench: ParsableCommand {
         return r
     }
 
+    /// What the arena holds at its peak: the largest live buffers and the node running then.
+    func printPeak(_ plan: MemoryPlan, graph: Graph) {
+        let (node, live) = plan.peak
+        let total = live.reduce(0) { $0 + $1.bytes }
+        let largest = live.prefix(6).map { String(format: "%@ %.0f", $0.label, Double($0.bytes) / 1_048_576) }.joined(separator: ", ")
+        print(String(format: "  arena peak %.0f MiB live while %@ (%@) runs; largest (MiB): %@", Double(total) / 1_048_576,
+            graph.nodes[node].scope, graph.nodes[node].op.name, largest))
+    }
+
     func feeds(_ built: BuiltModel, _ network: PaperNetwork, batch: Int, training: Bool) -> [String: Tensor<Float>] {
         var values = built.initialValues(seed: 1)
         var generator = SeededGenerator(seed: 2)
@@ -126,16 +136,20 @@ struct Bench: ParsableCommand {
     /// One warm-up run, then `repeats` timed runs; the fastest counts, with its time per operator.
     /// The graph is compiled once into a `Program` (unless `EMOTION3D_INTERPRETER=1`); runs do not
     /// apply the state updates, so every run does the same work.
-    func time(_ graph: Graph, _ outputs: [Value], _ bindings: [String: Tensor<Float>]) throws -> Profile {
+    /// The program keeps the parameters in its own buffers: only the inputs of `makeBindings`
+    /// stay alive, so peak RSS counts one copy of the weights, as a training run holds.
+    func time(_ graph: Graph, _ outputs: [Value], _ makeBindings: () -> [String: Tensor<Float>]) throws -> Profile {
         var best: Profile?
         let options = CompilerOptions.fromEnvironment()
         let program = options.interpreter ? nil : Program(graph: graph, outputs: outputs, seed: 1, options: options)
+        var bindings = makeBindings()
         try program?.load(bindings)
         if let fallbacks = program?.fallbackOperators, !fallbacks.isEmpty {
             print("  (allocating fallback, no buffer kernel: \(fallbacks.sorted().joined(separator: ", ")))")
         }
         let inputNames = Set(graph.leaves(of: .input).map(\.name))
         let inputs = bindings.filter { inputNames.contains($0.key) }
+        if program != nil { bindings = [:] }
         for attempt in 0...max(repeats, 1) {
             let profile = try program.map { try programRun($0, inputs) } ?? profiledRun(graph, outputs, bindings)
             if attempt > 0 && (best == nil || profile.seconds < best!.seconds) { best = profile }

@@ -101,7 +101,11 @@ struct FusionTests {
             let built = try model.build(batchSize: 3, mode: .training, loss: LossOptions())
             let compiled = try GraphCompiler.compileTraining(
                 built.graph, loss: built.loss!, learningRate: 0.05, options: CompilerOptions(fusion: fusion))
-            #expect(compiled.fusedCount == (fusion ? 8 : 0))
+            // 8 BatchNorm3D → activation patterns, and every max pool becomes the indexed one.
+            let pools = built.graph.nodes.filter { $0.op is Operators.MaxPool3D }.count
+            #expect(pools == 5)
+            #expect(compiled.fusedCount == (fusion ? 8 + pools : 0))
+            #expect(compiled.graph.nodes.filter { $0.op is MaxPool3DIndexed }.count == (fusion ? pools : 0))
             var generator = SeededGenerator(seed: 4)
             let shape = built.graph.shape(of: built.input)
             let feeds = [
@@ -172,6 +176,31 @@ struct MemoryPlannerTests {
         let compiled = try GraphCompiler.compile(inference.graph, outputs: [inference.logits], options: CompilerOptions(inPlace: inPlace))
         #expect(overlaps(compiled.plan).isEmpty)
         #expect(compiled.plan.description.contains("fused_conv_batchnorm"))
+    }
+
+    @Test("training: a max pool's input dies at the pool; BatchNorm's backward overwrites its incoming gradient; the peak is reported")
+    func trainingLifetimes() throws {
+        let model = try PaperNetwork.small.model()
+        let built = try model.build(batchSize: 2, mode: .training, loss: LossOptions())
+        let compiled = try GraphCompiler.compileTraining(built.graph, loss: built.loss!, learningRate: 0.01, options: CompilerOptions())
+        let graph = compiled.graph, plan = compiled.plan
+        let bufferOf = Dictionary(uniqueKeysWithValues: plan.buffers.compactMap { buffer in buffer.value.map { ($0, buffer) } })
+        let pools = graph.nodes.indices.filter { graph.nodes[$0].op is MaxPool3DIndexed }
+        #expect(pools.count == 5)
+        for pool in pools {
+            let input = graph.nodes[pool].inputs[0]
+            #expect(bufferOf[input]?.last == pool, "\(graph.nodes[pool].scope): the pool's input lives until \(bufferOf[input]?.last ?? -1)")
+        }
+        let backward = graph.nodes.indices.filter { graph.nodes[$0].op is BatchNormActivationBackward }
+        #expect(backward.count == 8)
+        #expect(backward.allSatisfy { bufferOf[Value(node: $0)]?.reuses == graph.nodes[$0].inputs[5] })
+        #expect(overlaps(plan).isEmpty)
+
+        let peak = plan.peak
+        let live = peak.buffers.reduce(0) { $0 + $1.bytes }
+        #expect(live <= plan.arenaBytes && live > plan.arenaBytes / 2)
+        #expect(peak.buffers.allSatisfy { $0.first <= peak.node && peak.node <= $0.last })
+        #expect(zip(peak.buffers, peak.buffers.dropFirst()).allSatisfy { $0.bytes >= $1.bytes })
     }
 
     @Test("best fit reuses the smallest free range and coalesces neighbours")
