@@ -196,15 +196,15 @@ public enum MemoryPlanner {
         let shapes = node.inputs.map(graph.shape(of:))
         switch node.op {
         case let op as Operators.Conv3D:
-            return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding)
+            return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
         case let op as FusedConvBatchNorm:
             // Plus the folded weights and bias.
-            return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding) + shapes[1].count
-                + shapes[1][0]
+            return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
+                + shapes[1].count + shapes[1][0]
         case let op as Conv3DBackwardData:
-            return conv3DScratchCount(input: op.inputShape, weight: shapes[1], stride: op.stride, padding: op.padding)
+            return conv3DScratchCount(input: op.inputShape, weight: shapes[1], stride: op.stride, padding: op.padding, pass: .backwardData)
         case let op as Conv3DBackwardFilter:
-            return conv3DScratchCount(input: shapes[1], weight: op.weightShape, stride: op.stride, padding: op.padding)
+            return conv3DScratchCount(input: shapes[1], weight: op.weightShape, stride: op.stride, padding: op.padding, pass: .backwardFilter)
         default:
             return nil
         }

@@ -351,7 +351,8 @@ extension Conv3D: BufferEvaluable {
     ) {
         let g = ConvGeometry(input: inputShapes[0], weight: inputShapes[1], stride: stride, padding: padding)
         let bias = inputs.count == 3 ? inputs[2].baseAddress : nil
-        convolutionForward(g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: nil))
+        convolutionForward(
+            g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: nil), scratch: scratch)
     }
 }
 
@@ -361,7 +362,7 @@ extension Conv3DBackwardData: BufferEvaluable {
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = ConvGeometry(input: inputShape, weight: inputShapes[1], stride: stride, padding: padding)
-        convolutionBackwardData(g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!)
+        convolutionBackwardData(g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, scratch: scratch)
     }
 }
 
@@ -371,6 +372,6 @@ extension Conv3DBackwardFilter: BufferEvaluable {
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = ConvGeometry(input: inputShapes[1], weight: weightShape, stride: stride, padding: padding)
-        FastConv3D(g).backwardFilter(outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!)
+        FastConv3D(g).backwardFilter(outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, scratch: scratch)
     }
 }

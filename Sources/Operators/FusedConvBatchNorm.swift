@@ -153,6 +153,8 @@ extension FusedConvBatchNorm: BufferEvaluable {
             case let .function(kind): kind
             case .prelu: .leakyRelu(slope: Double(inputs[inputCount - 1][0]))
             }
-        convolutionForward(g, outputs[0].baseAddress!, inputs[0].baseAddress!, weight, ConvEpilogue(bias: bias, activation: kind))
+        let convolutionScratch = UnsafeMutableBufferPointer(rebasing: scratch[..<(scratch.count - weightCount - cout)])
+        convolutionForward(
+            g, outputs[0].baseAddress!, inputs[0].baseAddress!, weight, ConvEpilogue(bias: bias, activation: kind), scratch: convolutionScratch)
     }
 }

@@ -98,6 +98,66 @@ struct FastKernelTests {
         if conv.stride == Triple(1) { #expect(forward.count == 2 && data.count == 2) }
     }
 
+    @Test("each algorithm works inside the planned scratch: uses it, stays within it, same bits as its own allocation",
+        arguments: convCases.map(\.0))
+    func plannedScratch(_ label: String) {
+        let (_, conv, xShape, wShape) = convCases.first { $0.0 == label }!
+        var generator = SeededGenerator(seed: 13)
+        let x = SampleInput.uniform(xShape).draw(&generator).converted(to: Float.self).scalars
+        let w = SampleInput.uniform(wShape).draw(&generator).converted(to: Float.self).scalars
+        let g = ConvGeometry(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding)
+        let yCount = try! conv.outputShapes(for: [xShape, wShape])[0].count
+        let dy = SampleInput.uniform([yCount]).draw(&generator).converted(to: Float.self).scalars
+        let guardCount = 64
+        /// Runs `kernel` once with its own allocation and once inside a NaN-filled planned scratch
+        /// of `count` floats between two guard zones.
+        func check(_ pass: String, count: Int, outputs: Int, _ kernel: (UnsafeMutablePointer<Float>, UnsafeMutableBufferPointer<Float>?) -> Void) {
+            var own = [Float](repeating: 0, count: outputs), planned = [Float](repeating: 0, count: outputs)
+            kernel(&own, nil)
+            var memory = [Float](repeating: .nan, count: count + 2 * guardCount)
+            for k in 0..<guardCount { memory[k] = 7; memory[count + guardCount + k] = 7 }
+            memory.withUnsafeMutableBufferPointer { buffer in
+                kernel(&planned, UnsafeMutableBufferPointer(rebasing: buffer[guardCount..<(guardCount + count)]))
+            }
+            #expect(own == planned, "\(pass): results differ")
+            #expect(memory[..<guardCount].allSatisfy { $0 == 7 } && memory[(count + guardCount)...].allSatisfy { $0 == 7 }, "\(pass): wrote outside")
+            #expect(memory[guardCount..<(guardCount + count)].contains { !$0.isNaN }, "\(pass): the planned scratch was not used")
+        }
+        // What the planner reserves covers the kernel the rule runs.
+        let rule = ConvAlgorithm.preferred(g, backward: false), ruleData = ConvAlgorithm.preferred(g, backward: true)
+        let gemm = FastConv3D(g)
+        let planned = { (pass: ConvPass) in conv3DScratchCount(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding, pass: pass) }
+        #expect(planned(.forward) >= (rule == .direct ? DirectConv3D(g)?.forwardScratchFloats : nil) ?? gemm.scratchFloats(.forward))
+        #expect(planned(.backwardData) >= (ruleData == .direct ? DirectConv3D.backwardDataScratchFloats(g) : nil) ?? gemm.scratchFloats(.backwardData))
+        #expect(planned(.backwardFilter) >= gemm.scratchFloats(.backwardFilter))
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                dy.withUnsafeBufferPointer { dyp in
+                    let none = ConvEpilogue(bias: nil, activation: .relu)
+                    check("gemm forward", count: gemm.scratchFloats(.forward), outputs: yCount) {
+                        gemm.forward($0, xp.baseAddress!, wp.baseAddress!, none, scratch: $1)
+                    }
+                    check("gemm backward-data", count: gemm.scratchFloats(.backwardData), outputs: xShape.count) {
+                        gemm.backwardData($0, dyp.baseAddress!, wp.baseAddress!, scratch: $1)
+                    }
+                    check("backward-filter", count: gemm.scratchFloats(.backwardFilter), outputs: wShape.count) {
+                        gemm.backwardFilter($0, dyp.baseAddress!, xp.baseAddress!, scratch: $1)
+                    }
+                    if let direct = DirectConv3D(g) {
+                        check("direct forward", count: direct.forwardScratchFloats, outputs: yCount) {
+                            direct.forward($0, xp.baseAddress!, wp.baseAddress!, none, scratch: $1)
+                        }
+                    }
+                    if let count = DirectConv3D.backwardDataScratchFloats(g) {
+                        check("direct backward-data", count: count, outputs: xShape.count) {
+                            _ = DirectConv3D.backwardData(g, $0, dyp.baseAddress!, wp.baseAddress!, scratch: $1)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("useful multiply-adds skip padding taps")
     func usefulWork() {
         // 1 frame, temporal kernel 3, padding 1: only the middle depth tap reads the input.

@@ -22,23 +22,39 @@ struct DirectConv3D {
         paddedWidth = blocks * 16 + g.kernel.w - 1
     }
 
+    private var paddedRows: Int { g.batch * g.inChannels * g.input.d * g.input.h }
+    private var outBlocks: Int { (g.outChannels + 3) / 4 }
+
+    /// Floats of scratch `forward` takes: the width-padded input, the packed weights, and one
+    /// 4×16 epilogue block per worker.
+    var forwardScratchFloats: Int {
+        Scratch.floats([paddedRows * paddedWidth, outBlocks * g.inChannels * g.kernel.product * 4]) + FastConv3D.workers * Scratch.rounded(64)
+    }
+
     /// `y = epilogue(conv(x, w))`; same layouts as `FastConv3D.forward`.
-    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
+    func forward(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
+        scratch given: UnsafeMutableBufferPointer<Float>? = nil
+    ) {
+        Scratch.with(given, floats: forwardScratchFloats) { scratch in forward(y, x, w, epilogue, &scratch) }
+    }
+
+    private func forward(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue, _ scratch: inout Scratch
+    ) {
         let cin = g.inChannels, cout = g.outChannels, taps = g.kernel.product
-        let inH = g.input.h, inD = g.input.d, pw = g.padding.w
+        let pw = g.padding.w
         // Input rows padded in width: [N, Cin, D, H, paddedWidth], data at column pw.
-        let rows = g.batch * cin * inD * inH
-        let padded = UnsafeMutablePointer<Float>.allocate(capacity: rows * paddedWidth)
-        defer { padded.deallocate() }
+        let rows = paddedRows
+        let padded = scratch.take(rows * paddedWidth)
         for row in 0..<rows {
             let target = padded + row * paddedWidth
             target.update(repeating: 0, count: paddedWidth)
             (target + pw).update(from: x + row * g.input.w, count: g.input.w)
         }
         // Weights packed as [Cout/4, Cin, taps, 4] (zero filters pad the last block).
-        let outBlocks = (cout + 3) / 4
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: outBlocks * cin * taps * 4)
-        defer { packed.deallocate() }
+        let outBlocks = self.outBlocks
+        let packed = scratch.take(outBlocks * cin * taps * 4)
         packed.update(repeating: 0, count: outBlocks * cin * taps * 4)
         for o in 0..<cout {
             for i in 0..<cin {
@@ -50,11 +66,11 @@ struct DirectConv3D {
         let work = g.batch * cout * cin * taps * g.output.product
         let shared = (y: SendablePointer(y), x: SendableConstPointer(UnsafePointer(padded)), w: SendableConstPointer(UnsafePointer(packed)))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
+        let rowBlocks = SendablePointer(scratch.take(workers * Scratch.rounded(64)))
         let run: @Sendable (Int) -> Void = { worker in
             let count = workers > 1 && work >= 4_000_000 ? workers : 1
             let range = (tasks * worker / count)..<(tasks * (worker + 1) / count)
-            let row = UnsafeMutablePointer<Float>.allocate(capacity: 16 * 4)
-            defer { row.deallocate() }
+            let row = rowBlocks.base + worker * Scratch.rounded(64)
             for task in range {
                 let od = task % g.output.d, ob = (task / g.output.d) % outBlocks, n = task / (g.output.d * outBlocks)
                 self.plane(shared.y.base, shared.x.base, shared.w.base, n: n, ob: ob, od: od, bias: bias?.base, activation, row)
@@ -123,24 +139,38 @@ struct DirectConv3D {
 
     /// `dx` for stride 1: the convolution of `dy` with the filters transposed to `[Cin, Cout, …]`,
     /// flipped in every axis, and padding `kernel − 1 − padding`.
-    static func backwardData(_ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) -> Bool {
-        let k = g.kernel, p = g.padding
-        guard g.stride == Triple(1), p.d < k.d, p.h < k.h, p.w < k.w else { return false }
-        let transposedShape: Shape = [g.inChannels, g.outChannels, k.d, k.h, k.w]
-        let dual = ConvGeometry(
-            input: [g.batch, g.outChannels, g.output.d, g.output.h, g.output.w], weight: transposedShape, stride: Triple(1),
-            padding: Triple(k.d - 1 - p.d, k.h - 1 - p.h, k.w - 1 - p.w))
-        guard let direct = DirectConv3D(dual) else { return false }
-        let taps = k.product
-        let flipped = UnsafeMutablePointer<Float>.allocate(capacity: transposedShape.count)
-        defer { flipped.deallocate() }
-        for o in 0..<g.outChannels {
-            for i in 0..<g.inChannels {
-                for t in 0..<taps { flipped[(i * g.outChannels + o) * taps + (taps - 1 - t)] = w[(o * g.inChannels + i) * taps + t] }
+    static func backwardData(
+        _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        scratch given: UnsafeMutableBufferPointer<Float>? = nil
+    ) -> Bool {
+        guard let direct = dual(g) else { return false }
+        let taps = g.kernel.product
+        return Scratch.with(given, floats: backwardDataScratchFloats(g) ?? 0) { scratch in
+            let flipped = scratch.take(g.outChannels * g.inChannels * taps)
+            for o in 0..<g.outChannels {
+                for i in 0..<g.inChannels {
+                    for t in 0..<taps { flipped[(i * g.outChannels + o) * taps + (taps - 1 - t)] = w[(o * g.inChannels + i) * taps + t] }
+                }
             }
+            direct.forward(dx, dy, flipped, ConvEpilogue(bias: nil, activation: nil), &scratch)
+            return true
         }
-        direct.forward(dx, dy, flipped, ConvEpilogue(bias: nil, activation: nil))
-        return true
+    }
+
+    /// The forward convolution that computes `g`'s data gradient (stride 1 only).
+    private static func dual(_ g: ConvGeometry) -> DirectConv3D? {
+        let k = g.kernel, p = g.padding
+        guard g.stride == Triple(1), p.d < k.d, p.h < k.h, p.w < k.w else { return nil }
+        return DirectConv3D(
+            ConvGeometry(
+                input: [g.batch, g.outChannels, g.output.d, g.output.h, g.output.w], weight: [g.inChannels, g.outChannels, k.d, k.h, k.w],
+                stride: Triple(1), padding: Triple(k.d - 1 - p.d, k.h - 1 - p.h, k.w - 1 - p.w)))
+    }
+
+    /// Floats of scratch `backwardData` takes (the flipped filters, then the forward's), or nil
+    /// when the direct kernel does not handle `g`'s data gradient.
+    static func backwardDataScratchFloats(_ g: ConvGeometry) -> Int? {
+        dual(g).map { Scratch.rounded(g.outChannels * g.inChannels * g.kernel.product) + $0.forwardScratchFloats }
     }
 }
 
@@ -176,6 +206,13 @@ enum ConvAlgorithm: Sendable {
         if backward { return (8...32).contains(g.inChannels) && g.kernel.d > 1 && outPlane >= 64 ? .direct : .gemm }
         if g.inChannels <= 32 || (g.inChannels >= 512 && outPlane >= 196) { return .direct }
         return .gemm
+    }
+
+    /// The algorithms that may run for `g` when both apply: the rule's or the forced one, or both
+    /// when choosing by timing.
+    static func candidates(_ g: ConvGeometry, backward: Bool) -> [ConvAlgorithm] {
+        if let forced { return [forced] }
+        return mode == "auto" ? [.direct, .gemm] : [preferred(g, backward: backward)]
     }
 
     /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the

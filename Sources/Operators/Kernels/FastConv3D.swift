@@ -215,19 +215,46 @@ struct FastConv3D {
         return (0..<FastConv3D.workers).map { worker in stride(from: worker, to: all.count, by: FastConv3D.workers).map { all[$0] } }
     }
 
+    private var columnCount: Int { max(1, kFull * maxColumns) }
+    private var tileCount: Int { g.outChannels * maxColumns }
+    /// Scratch of one worker: a column tile and an output tile.
+    private var workerFloats: Int { Scratch.floats([columnCount, tileCount]) }
+
+    /// Floats of scratch `pass` takes with `workers` workers (the shared permuted weights or
+    /// filter accumulators, then each worker's tiles).
+    func scratchFloats(_ pass: ConvPass, workers: Int = FastConv3D.workers) -> Int {
+        let weights = g.outChannels * kFull
+        return Scratch.floats([pass == .backwardFilter ? weights * workers : weights]) + workers * workerFloats
+    }
+
+    /// Each worker's (column tile, output tile), carved from `scratch`.
+    private func workerTiles(_ scratch: inout Scratch, _ workers: Int) -> [(col: SendablePointer<Float>, tile: SendablePointer<Float>)] {
+        (0..<max(workers, 1)).map { _ in (SendablePointer(scratch.take(columnCount)), SendablePointer(scratch.take(tileCount))) }
+    }
+
     /// `y [N, Cout, D', H', W'] = epilogue(conv(x, w))`; `w` in the standard layout.
-    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
+    func forward(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
+        scratch given: UnsafeMutableBufferPointer<Float>? = nil
+    ) {
+        let lists = interleaved()
+        Scratch.with(given, floats: scratchFloats(.forward, workers: lists.count)) { scratch in
+            forward(y, x, w, epilogue, lists, &scratch)
+        }
+    }
+
+    private func forward(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue, _ lists: [[Tile]],
+        _ scratch: inout Scratch
+    ) {
         let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
-        let permuted = UnsafeMutablePointer<Float>.allocate(capacity: cout * kFull)
-        defer { permuted.deallocate() }
+        let permuted = scratch.take(cout * kFull)
         permuteWeights(permuted, w)
         let shared = (y: SendablePointer(y), x: SendableConstPointer(x), w: SendableConstPointer(UnsafePointer(permuted)))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
-        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
-        distribute(interleaved()) { _, tiles in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
-            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
-            defer { col.deallocate(); tile.deallocate() }
+        let buffers = workerTiles(&scratch, lists.count)
+        distribute(lists) { worker, tiles in
+            let col = buffers[worker].col.base, tile = buffers[worker].tile.base
             for t in tiles {
                 let cols = t.count * outPlane, rows = t.taps.count * cin * kk
                 if rows > 0 {
@@ -251,13 +278,9 @@ struct FastConv3D {
 
     /// `dx [N, Cin, D, H, W]` from `dy [N, Cout, D', H', W']` and `w`. Tiles of different depth planes
     /// add into the same input planes, so workers split the samples.
-    func backwardData(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) {
-        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
-        dx.update(repeating: 0, count: g.batch * cin * inVolume)
-        let permuted = UnsafeMutablePointer<Float>.allocate(capacity: cout * kFull)
-        defer { permuted.deallocate() }
-        permuteWeights(permuted, w)
-        let shared = (dx: SendablePointer(dx), dy: SendableConstPointer(dy), w: SendableConstPointer(UnsafePointer(permuted)))
+    func backwardData(
+        _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, scratch given: UnsafeMutableBufferPointer<Float>? = nil
+    ) {
         let lists: [[Tile]]
         if isParallel && g.batch >= FastConv3D.workers {
             let workers = FastConv3D.workers
@@ -265,11 +288,22 @@ struct FastConv3D {
         } else {
             lists = [tiles(samples: 0..<g.batch)]
         }
-        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
-        distribute(lists) { _, tiles in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
-            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
-            defer { col.deallocate(); tile.deallocate() }
+        Scratch.with(given, floats: scratchFloats(.backwardData, workers: lists.count)) { scratch in
+            backwardData(dx, dy, w, lists, &scratch)
+        }
+    }
+
+    private func backwardData(
+        _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ lists: [[Tile]], _ scratch: inout Scratch
+    ) {
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
+        dx.update(repeating: 0, count: g.batch * cin * inVolume)
+        let permuted = scratch.take(cout * kFull)
+        permuteWeights(permuted, w)
+        let shared = (dx: SendablePointer(dx), dy: SendableConstPointer(dy), w: SendableConstPointer(UnsafePointer(permuted)))
+        let buffers = workerTiles(&scratch, lists.count)
+        distribute(lists) { worker, tiles in
+            let col = buffers[worker].col.base, tile = buffers[worker].tile.base
             for t in tiles {
                 let cols = t.count * outPlane, rows = t.taps.count * cin * kk
                 guard rows > 0 else { continue }
@@ -283,19 +317,26 @@ struct FastConv3D {
     }
 
     /// `dw [Cout, Cin, kD, kH, kW]` from `dy` and `x`; each worker accumulates its own copy.
-    func backwardFilter(_ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>) {
-        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
+    func backwardFilter(
+        _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, scratch given: UnsafeMutableBufferPointer<Float>? = nil
+    ) {
         let lists = interleaved()
+        Scratch.with(given, floats: scratchFloats(.backwardFilter, workers: lists.count)) { scratch in
+            backwardFilter(dw, dy, x, lists, &scratch)
+        }
+    }
+
+    private func backwardFilter(
+        _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ lists: [[Tile]], _ scratch: inout Scratch
+    ) {
+        let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         let size = cout * kFull
-        let accumulators = UnsafeMutablePointer<Float>.allocate(capacity: size * lists.count)
-        defer { accumulators.deallocate() }
+        let accumulators = scratch.take(size * lists.count)
         accumulators.update(repeating: 0, count: size * lists.count)
         let shared = (acc: SendablePointer(accumulators), dy: SendableConstPointer(dy), x: SendableConstPointer(x))
-        let columnCount = max(1, kFull * maxColumns), tileCount = cout * maxColumns
+        let buffers = workerTiles(&scratch, lists.count)
         distribute(lists) { worker, tiles in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: columnCount)
-            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileCount)
-            defer { col.deallocate(); tile.deallocate() }
+            let col = buffers[worker].col.base, tile = buffers[worker].tile.base
             let target = shared.acc.base + worker * size
             for t in tiles {
                 let cols = t.count * outPlane, rows = t.taps.count * cin * kk
@@ -353,29 +394,46 @@ func applyEpilogue(
     }
 }
 
-/// Scratch floats the fast convolution kernels take for these shapes (permuted weights, one
-/// column tile, one output tile): what a memory planner reserves while the node runs.
-public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple) -> Int {
-    let fast = FastConv3D(ConvGeometry(input: input, weight: weight, stride: stride, padding: padding))
-    let columns = fast.chunk * fast.outPlane
-    return fast.g.outChannels * fast.kFull + max(1, fast.kFull * columns) + fast.g.outChannels * columns
+/// Floats of scratch a convolution pass takes for these shapes, for one worker per core: what the
+/// kernel `ConvAlgorithm` will run takes (the larger of both when it chooses by timing). A memory
+/// planner reserves this much while the node runs; the kernels then allocate nothing.
+public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple, pass: ConvPass) -> Int {
+    let g = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
+    let gemm = FastConv3D(g).scratchFloats(pass)
+    let direct: Int? =
+        switch pass {
+        case .forward: DirectConv3D(g)?.forwardScratchFloats
+        case .backwardData: DirectConv3D.backwardDataScratchFloats(g)
+        case .backwardFilter: nil
+        }
+    guard let direct else { return gemm }
+    let candidates = ConvAlgorithm.candidates(g, backward: pass == .backwardData)
+    return max(candidates.contains(.gemm) ? gemm : 0, candidates.contains(.direct) ? direct : 0)
 }
 
-/// The forward convolution with the faster of the direct and the vol2col + sgemm kernels for
-/// this geometry (measured once per process, see `ConvAlgorithm`).
-func convolutionForward(_ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue) {
-    guard let direct = DirectConv3D(g) else { return FastConv3D(g).forward(y, x, w, epilogue) }
-    ConvAlgorithm.choose(g, backward: false, direct: { direct.forward(y, x, w, epilogue) }, gemm: { FastConv3D(g).forward(y, x, w, epilogue) })
+/// The forward convolution with the direct or the vol2col + sgemm kernel, as `ConvAlgorithm`
+/// chooses for this geometry; `scratch` as `conv3DScratchCount(…, pass: .forward)` counts it.
+func convolutionForward(
+    _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
+    scratch: UnsafeMutableBufferPointer<Float>? = nil
+) {
+    guard let direct = DirectConv3D(g) else { return FastConv3D(g).forward(y, x, w, epilogue, scratch: scratch) }
+    ConvAlgorithm.choose(
+        g, backward: false, direct: { direct.forward(y, x, w, epilogue, scratch: scratch) },
+        gemm: { FastConv3D(g).forward(y, x, w, epilogue, scratch: scratch) })
 }
 
-/// The data gradient with the faster of the two kernels for this geometry.
-func convolutionBackwardData(_ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>) {
-    guard DirectConv3D(g) != nil, g.padding.d < g.kernel.d, g.padding.h < g.kernel.h, g.padding.w < g.kernel.w else {
-        return FastConv3D(g).backwardData(dx, dy, w)
-    }
+/// The data gradient with the kernel `ConvAlgorithm` chooses for this geometry.
+func convolutionBackwardData(
+    _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+    scratch: UnsafeMutableBufferPointer<Float>? = nil
+) {
+    guard DirectConv3D.backwardDataScratchFloats(g) != nil else { return FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) }
     ConvAlgorithm.choose(
         g, backward: true,
         // The direct kernel may decline a geometry (then it writes nothing): gemm must run instead.
-        direct: { if !DirectConv3D.backwardData(g, dx, dy, w) { FastConv3D(g).backwardData(dx, dy, w) } },
-        gemm: { FastConv3D(g).backwardData(dx, dy, w) })
+        direct: {
+            if !DirectConv3D.backwardData(g, dx, dy, w, scratch: scratch) { FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) }
+        },
+        gemm: { FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) })
 }
