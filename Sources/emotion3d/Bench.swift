@@ -23,6 +23,8 @@ struct Bench: ParsableCommand {
     var repeats = 2
     @Option(help: "Batch size of the per-layer convolution table (0: skip the table).")
     var layerBatch = 4
+    @Option(help: "Network of the per-layer table: full or small.")
+    var layerNetwork = "full"
     @Flag(help: "Skip the full-size network.")
     var skipFull = false
     @Flag(help: "Skip the small configuration.")
@@ -84,12 +86,13 @@ struct Bench: ParsableCommand {
             print("share of time, \(key): \(top)")
         }
 
-        if layerBatch > 0 && !skipFull {
+        if layerBatch > 0 && (layerNetwork == "small" || !skipFull) {
             // Measured again: on a shared machine the first measurement may have run under load.
             let again = measureFMAPeak(threads: threads)
             report.fmaPeakAllCores = max(all, again)
             print(String(format: "\nFMA peak measured again: %.1f GFLOP/s on %d (the tables use the larger, %.1f)", again, threads, report.fmaPeakAllCores))
-            report.layers = try layerTable(batch: layerBatch, peak: report.fmaPeakAllCores)
+            guard ["full", "small"].contains(layerNetwork) else { throw ValidationError("--layer-network must be full or small, got \(layerNetwork)") }
+            report.layers = try layerTable(layerNetwork == "small" ? .small : PaperNetwork(), name: layerNetwork, batch: layerBatch, peak: report.fmaPeakAllCores)
         }
         if let json {
             let encoder = JSONEncoder()
@@ -181,10 +184,10 @@ struct Bench: ParsableCommand {
 
     /// GFLOP/s of each full-size convolution's forward, backward-data and backward-filter kernels,
     /// counting only multiply-adds that do not fall on padding.
-    func layerTable(batch: Int, peak: Double) throws -> [LayerRow] {
-        let built = try PaperNetwork().model().build(batchSize: batch, mode: .training)
+    func layerTable(_ network: PaperNetwork, name: String, batch: Int, peak: Double) throws -> [LayerRow] {
+        let built = try network.model().build(batchSize: batch, mode: .training)
         var rows: [LayerRow] = []
-        print("\nfull-size convolutions at batch \(batch): GFLOP/s on useful work (% of the \(String(format: "%.0f", peak)) GFLOP/s peak)")
+        print("\n\(name == "full" ? "full-size" : "small") convolutions at batch \(batch): GFLOP/s on useful work (% of the \(String(format: "%.0f", peak)) GFLOP/s peak)")
         print("layer        input                   weight                forward            backward-data      backward-filter")
         var generator = SeededGenerator(seed: 3)
         func random(_ shape: Shape) -> Tensor<Float> {
@@ -196,23 +199,47 @@ struct Bench: ParsableCommand {
             let y = node.outputShapes[0]
             let flops = 2 * Double(conv.usefulMultiplyAdds(input: x, weight: w))
             let xs = random(x), ws = random(w), dys = random(y)
-            func rate(_ body: () -> Void) -> Double {
-                body()
-                let start = DispatchTime.now().uptimeNanoseconds
-                body()
-                return flops / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) / 1e9
+            let rate = { (op: any BufferEvaluable, inputs: [Tensor<Float>], pass: ConvPass) in
+                kernelRate(op, inputs, scratch: conv3DScratchCount(input: x, weight: w, stride: conv.stride, padding: conv.padding, pass: pass), flops: flops, timed: max(repeats, 3))
             }
-            let forward = rate { _ = conv.evaluate([xs, ws], EvaluationContext()) }
-            let data = rate { _ = Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: x).evaluate([dys, ws], EvaluationContext()) }
-            let filter = rate {
-                _ = Conv3DBackwardFilter(stride: conv.stride, padding: conv.padding, weightShape: w).evaluate([dys, xs], EvaluationContext())
-            }
+            let forward = rate(conv, [xs, ws], .forward)
+            let data = rate(Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: x), [dys, ws], .backwardData)
+            let filter = rate(Conv3DBackwardFilter(stride: conv.stride, padding: conv.padding, weightShape: w), [dys, xs], .backwardFilter)
             func cell(_ value: Double) -> String { String(format: "%6.1f (%3.0f%%)", value, 100 * value / peak) }
             print("\(node.scope.padding(toLength: 12, withPad: " ", startingAt: 0)) \(x.description.padding(toLength: 23, withPad: " ", startingAt: 0)) \(w.description.padding(toLength: 21, withPad: " ", startingAt: 0)) \(cell(forward))     \(cell(data))     \(cell(filter))")
             rows.append(LayerRow(layer: node.scope, input: x.dims, weight: w.dims, forward: forward, backwardData: data, backwardFilter: filter))
         }
         return rows
     }
+}
+
+/// GFLOP/s of one buffer kernel, as a compiled program runs it: outputs and the planned scratch
+/// allocated and touched once, then one warm-up call and `timed` timed calls (the fastest counts).
+func kernelRate(_ op: any BufferEvaluable, _ inputs: [Tensor<Float>], scratch: Int, flops: Double, timed: Int) -> Double {
+    let shapes = inputs.map(\.shape)
+    let outputShapes = (try? op.outputShapes(for: shapes)) ?? []
+    var outputs = outputShapes.map { [Float](repeating: 0, count: $0.count) }
+    var scratchMemory = [Float](repeating: 0, count: max(scratch, 1))
+    return withBufferPointers(inputs) { pointers in
+        scratchMemory.withUnsafeMutableBufferPointer { scratchBuffer in
+            outputs[0].withUnsafeMutableBufferPointer { output in
+                op.evaluate(into: [output], pointers, inputShapes: shapes, scratch: scratchBuffer, EvaluationContext())
+                var best = Double.infinity
+                for _ in 0..<max(timed, 1) {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    op.evaluate(into: [output], pointers, inputShapes: shapes, scratch: scratchBuffer, EvaluationContext())
+                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                }
+                return flops / best / 1e9
+            }
+        }
+    }
+}
+
+/// Runs `body` with the tensors' storage as buffer pointers.
+private func withBufferPointers<R>(_ tensors: [Tensor<Float>], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
+    guard let first = tensors.first else { return body([]) }
+    return first.scalars.withUnsafeBufferPointer { head in withBufferPointers(Array(tensors.dropFirst())) { body([head] + $0) } }
 }
 
 /// Peak resident set size of this process so far, MiB.

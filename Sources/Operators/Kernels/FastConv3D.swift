@@ -23,8 +23,10 @@ struct ConvEpilogue: @unchecked Sendable {
 struct FastConv3D {
     let g: ConvGeometry
     let kk: Int, kFull: Int, outPlane: Int, outVolume: Int, inPlane: Int, inVolume: Int
-    /// Samples per tile: enough columns for sgemm to run at speed on small planes.
+    /// Samples per tile at most: enough columns for sgemm to run at speed on small planes.
     let chunk: Int
+    /// Tiles per output plane over the whole batch, of near-equal sample counts.
+    let chunks: Int
 
     /// Column-buffer budget in floats (16 MiB); a single (plane, sample) tile may exceed it.
     static let columnBudget = 1 << 22
@@ -39,11 +41,15 @@ struct FastConv3D {
         inVolume = g.input.d * inPlane
         var samples = max(1, min(g.batch, (1024 + outPlane - 1) / outPlane))
         while samples > 1 && samples * outPlane * kFull > FastConv3D.columnBudget { samples -= 1 }
-        // At least two tiles where workers split them, so that both cores get one.
-        while FastConv3D.splits(outPlane) && samples > 1 && g.output.d * ((g.batch + samples - 1) / samples) < 2 {
-            samples = (samples + 1) / 2
+        var parts = (g.batch + samples - 1) / samples
+        // Where workers split the tiles, a whole number of equal tiles per worker: with 29 + 1
+        // samples per plane, one worker took all the work.
+        let workers = FastConv3D.workers
+        if FastConv3D.splits(outPlane: outPlane, weights: g.outChannels * kFull) {
+            while parts < g.batch && (g.output.d * parts) % workers != 0 { parts += 1 }
         }
-        chunk = samples
+        chunks = parts
+        chunk = (g.batch + parts - 1) / parts
     }
 
     /// Depth taps `a` for which output plane `od` reads an input plane.
@@ -150,15 +156,6 @@ struct FastConv3D {
         }
     }
 
-    /// Runs `body(od, taps, n0, count)` over every tile.
-    @inline(__always)
-    func forEachTile(_ body: (Int, Range<Int>, Int, Int) -> Void) {
-        for od in 0..<g.output.d {
-            let taps = depthTaps(od)
-            for n0 in stride(from: 0, to: g.batch, by: chunk) { body(od, taps, n0, min(chunk, g.batch - n0)) }
-        }
-    }
-
     private var maxColumns: Int { chunk * outPlane }
 
     /// One unit of work: output depth plane `od` of samples `n0..<n0+count`.
@@ -166,11 +163,14 @@ struct FastConv3D {
         let od: Int, taps: Range<Int>, n0: Int, count: Int
     }
 
+    /// The tiles of `samples`, cut into near-equal runs of at most `chunk` samples.
     func tiles(samples: Range<Int>) -> [Tile] {
+        let parts = samples.count == g.batch ? chunks : (samples.count + chunk - 1) / chunk
         var result: [Tile] = []
         for od in 0..<g.output.d {
-            for n0 in stride(from: samples.lowerBound, to: samples.upperBound, by: chunk) {
-                result.append(Tile(od: od, taps: depthTaps(od), n0: n0, count: min(chunk, samples.upperBound - n0)))
+            for part in 0..<parts {
+                let start = samples.lowerBound + samples.count * part / parts, end = samples.lowerBound + samples.count * (part + 1) / parts
+                if end > start { result.append(Tile(od: od, taps: depthTaps(od), n0: start, count: end - start)) }
             }
         }
         return result
@@ -184,15 +184,18 @@ struct FastConv3D {
         return value
     }()
 
-    /// Whether tiles go to one worker per core. Measured on this machine: on large planes the serial
-    /// vol2col/col2vol around a 2-thread sgemm costs more than single-threaded sgemm per worker;
-    /// on 14×14 and 7×7 planes (short sgemm, many channels) OpenBLAS's own threads do better, and
-    /// per-worker filter accumulators cost more than they save.
-    static func splits(_ outPlane: Int) -> Bool { workers > 1 && outPlane >= 784 }
+    /// Whether tiles go to one worker per core. Measured on this machine (`emotion3d bench
+    /// --layer-network full|small`): on large planes the serial vol2col/col2vol around a 2-thread
+    /// sgemm costs more than single-threaded sgemm per worker; on small weight matrices (the small
+    /// configuration's layers) OpenBLAS's threads cost more than they bring (backward-filter of
+    /// 16→32 channels at 24×24: 20 GFLOP/s with them, 107 with one worker per core); on 14×14 and
+    /// 7×7 planes with 256–512 channels OpenBLAS's threads do better, and per-worker filter
+    /// accumulators (up to 28 MB each) cost more than they save.
+    static func splits(outPlane: Int, weights: Int) -> Bool { workers > 1 && (outPlane >= 784 || weights <= 1 << 20) }
 
     /// Whether the convolution is large enough for one worker per core (≥ ~0.5 ms per worker).
     private var isParallel: Bool {
-        FastConv3D.splits(outPlane) && g.batch * g.outChannels * g.inChannels * g.kernel.product * outVolume >= 8_000_000
+        FastConv3D.splits(outPlane: outPlane, weights: g.outChannels * kFull) && g.batch * g.outChannels * g.inChannels * g.kernel.product * outVolume >= 8_000_000
     }
 
     /// Runs `body(worker, tiles)` for each list: with several lists, one worker per core, each with
