@@ -51,6 +51,13 @@ public enum FusionPass {
                 if let match = matchTraining(mean: index, graph, uses, consumers) {
                     fused[index] = (match.op, match.inputs, graph.nodes[index].scope, match.replaces)
                     skipped.formUnion(match.nodes.filter { $0 != index })
+                    if let conv = recomputable(match.inputs[0], readers: Set(match.nodes), graph, uses, consumers) {
+                        let op = ConvBatchNormActivation(
+                            stride: conv.op.stride, padding: conv.op.padding, epsilon: match.op.epsilon, activation: match.op.activation,
+                            hasBias: graph.nodes[conv.node].inputs.count == 3)
+                        fused[index] = (op, graph.nodes[conv.node].inputs + match.inputs[1...], graph.nodes[conv.node].scope, match.replaces)
+                        skipped.insert(conv.node)
+                    }
                 }
             }
             for index in graph.nodes.indices {
@@ -76,6 +83,24 @@ public enum FusionPass {
         }
         for update in graph.stateUpdates { try rewritten.update(map[update.target]!, to: map[update.value]!) }
         return Result(graph: rewritten, values: map, fusedCount: fused.count)
+    }
+
+    /// Multiply-adds per output element at most for a convolution whose output is recomputed in the
+    /// backward pass rather than kept (`ConvBatchNormActivation`): the paper's first layer (3 input
+    /// channels × 27 taps = 81) and nothing deeper.
+    static let recomputeLimit = 128
+
+    /// The Conv3D producing `value`, when only `readers` (a BatchNorm pattern) read it and it is
+    /// cheap enough to compute again.
+    private static func recomputable(
+        _ value: Value, readers: Set<Int>, _ graph: Graph, _ uses: [Value: Int], _ consumers: [Value: [Int]]
+    ) -> (node: Int, op: Operators.Conv3D)? {
+        guard let op = graph.nodes[value.node].op as? Operators.Conv3D, let readersOfValue = consumers[value],
+            uses[value] == readersOfValue.count, readersOfValue.allSatisfy(readers.contains)
+        else { return nil }
+        let weight = graph.shape(of: graph.nodes[value.node].inputs[1])
+        guard weight.rank == 5, weight[1] * weight[2] * weight[3] * weight[4] <= recomputeLimit else { return nil }
+        return (value.node, op)
     }
 
     /// The training BatchNorm3D subgraph whose batch mean is node `mean`:

@@ -129,8 +129,7 @@ public enum MemoryPlanner {
             }
         }
         // Two placements of the same lifetimes; the smaller arena wins.
-        let online = placeInOrder(blocks), bySize = placeBySize(blocks)
-        let placement = bySize.peak <= online.peak ? bySize : online
+        let placement = [placeInOrder(blocks), placeAhead(blocks, order: bySize)].min { $0.peak < $1.peak }!
         let buffers = pending.map {
             MemoryPlan.Buffer(
                 value: $0.value, label: $0.label, shape: $0.shape, bytes: $0.bytes, offset: placement.offsets[$0.block], first: $0.first,
@@ -163,16 +162,20 @@ public enum MemoryPlanner {
         return (offsets, allocator.peak)
     }
 
-    /// Places blocks largest first, knowing every lifetime in advance: each goes into the smallest
-    /// gap left between the blocks already placed whose lifetimes overlap its own (best fit), or
-    /// above them all. Large activations no longer fragment the arena by arriving late into holes
-    /// that smaller values split earlier.
-    static func placeBySize(_ blocks: [Block]) -> (offsets: [Int], peak: Int) {
+    /// Largest first (earlier first among equals).
+    static func bySize(_ blocks: [Block]) -> [Int] {
+        blocks.indices.sorted { (blocks[$0].bytes, blocks[$1].first) > (blocks[$1].bytes, blocks[$0].first) }
+    }
+
+    /// Places blocks in the given order, knowing every lifetime in advance: each goes into the
+    /// smallest gap left between the blocks already placed whose lifetimes overlap its own (best
+    /// fit), or above them all. Placed largest first, big activations no longer fragment the arena
+    /// by arriving late into holes that smaller values split earlier.
+    static func placeAhead(_ blocks: [Block], order: ([Block]) -> [Int]) -> (offsets: [Int], peak: Int) {
         var offsets = [Int](repeating: 0, count: blocks.count)
         var placed: [Int] = []
         var peak = 0
-        let order = blocks.indices.sorted { (blocks[$0].bytes, blocks[$1].first) > (blocks[$1].bytes, blocks[$0].first) }
-        for index in order {
+        for index in order(blocks) {
             let block = blocks[index]
             let neighbours = placed.filter { blocks[$0].first <= block.last && block.first <= blocks[$0].last }
                 .sorted { offsets[$0] < offsets[$1] }
@@ -201,6 +204,8 @@ public enum MemoryPlanner {
             // Plus the folded weights and bias.
             return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
                 + shapes[1].count + shapes[1][0]
+        case let op as ConvBatchNormActivation:
+            return ConvBatchNormActivation.scratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding)
         case let op as Conv3DBackwardData:
             return conv3DScratchCount(input: op.inputShape, weight: shapes[1], stride: op.stride, padding: op.padding, pass: .backwardData)
         case let op as Conv3DBackwardFilter:

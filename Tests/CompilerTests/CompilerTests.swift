@@ -196,6 +196,18 @@ struct MemoryPlannerTests {
         #expect(backward.allSatisfy { bufferOf[Value(node: $0)]?.reuses == graph.nodes[$0].inputs[5] })
         #expect(overlaps(plan).isEmpty)
 
+        // The first layer (3 input channels) keeps no convolution output: the backward pass
+        // computes it again, and that copy lives only until BatchNorm's backward reads it.
+        let recomputing = graph.nodes.indices.filter { graph.nodes[$0].op is ConvBatchNormActivation }
+        #expect(recomputing.map { graph.nodes[$0].scope } == ["features.0"])
+        let recomputed = graph.nodes.indices.filter { graph.nodes[$0].op is Operators.Conv3D && graph.nodes[$0].scope.hasSuffix("/grad") }
+        #expect(recomputed.count == 1)
+        for node in recomputed {
+            let reader = graph.nodes.indices.first { graph.nodes[$0].inputs.contains(Value(node: node)) }!
+            #expect(graph.nodes[reader].op is BatchNormActivationBackward)
+            #expect(bufferOf[Value(node: node)]?.last == reader)
+        }
+
         let peak = plan.peak
         let live = peak.buffers.reduce(0) { $0 + $1.bytes }
         #expect(live <= plan.arenaBytes && live > plan.arenaBytes / 2)
