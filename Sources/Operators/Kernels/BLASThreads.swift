@@ -19,6 +19,13 @@ enum BLASThreads {
         return try body()
     }
 
+    /// Sets OpenBLAS's thread count for every later sgemm, waiting for running ones to finish.
+    static func setCount(_ threads: Int) {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        openblas_set_num_threads(Int32(threads))
+    }
+
     /// Runs `body` with OpenBLAS at one thread (the caller runs its own workers), then restores it.
     static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
         pthread_rwlock_wrlock(lock)

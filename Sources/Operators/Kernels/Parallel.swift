@@ -16,10 +16,11 @@ public enum KernelThreads {
         return min(value, cores)
     }()
 
-    /// Sets the count for this process (call it before running graphs; not while kernels run).
+    /// Sets the count for this process (call it before running graphs). OpenBLAS's count changes
+    /// only once no sgemm is running (`BLASThreads.setCount`).
     public static func set(_ threads: Int) {
         count = min(cores, max(1, threads))
-        openblas_set_num_threads(Int32(count))
+        BLASThreads.setCount(count)
     }
 }
 
