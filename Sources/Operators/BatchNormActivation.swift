@@ -31,18 +31,20 @@ public struct BatchNormActivation: ReferenceOperator {
     public func backward(_ context: BackwardContext) throws -> [Value?] {
         let graph = context.graph, scope = graph.nodes[context.node].scope + "/grad"
         let x = context.inputs[0]
-        var gradients: [Value] = []
-        for (position, gradient) in context.outputGradients.enumerated() {
-            if let gradient {
-                gradients.append(gradient)
-            } else {
-                gradients.append(try graph.apply(Fill(value: 0, shape: graph.shape(of: context.outputs[position])), [], scope: scope)[0])
-            }
-        }
+        let gradients = try Self.outputGradients(context, scope: scope)
         let backward = BatchNormActivationBackward(epsilon: epsilon, activation: activation)
         let results = try graph.apply(
             backward, [x, context.inputs[1], context.inputs[2], context.outputs[1], context.outputs[2]] + gradients, scope: scope)
         return results.map { Optional($0) }
+    }
+
+    /// The gradients arriving at the outputs (y, mean, variance), zeros where none flows: the last
+    /// three inputs of `BatchNormActivationBackward`.
+    static func outputGradients(_ context: BackwardContext, scope: String) throws -> [Value] {
+        try context.outputGradients.enumerated().map { position, gradient in
+            if let gradient { return gradient }
+            return try context.graph.apply(Fill(value: 0, shape: context.graph.shape(of: context.outputs[position])), [], scope: scope)[0]
+        }
     }
 
     @_specialize(where T == Float) @_specialize(where T == Double)

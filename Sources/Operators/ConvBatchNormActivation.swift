@@ -48,14 +48,7 @@ public struct ConvBatchNormActivation: ReferenceOperator {
         let graph = context.graph, scope = graph.nodes[context.node].scope + "/grad"
         let x = context.inputs[0], w = context.inputs[1]
         let convolved = try graph.apply(convolution, Array(context.inputs[..<gammaIndex]), scope: scope)[0]
-        var gradients: [Value] = []
-        for (position, gradient) in context.outputGradients.enumerated() {
-            if let gradient {
-                gradients.append(gradient)
-            } else {
-                gradients.append(try graph.apply(Fill(value: 0, shape: graph.shape(of: context.outputs[position])), [], scope: scope)[0])
-            }
-        }
+        let gradients = try BatchNormActivation.outputGradients(context, scope: scope)
         let normalised = try graph.apply(
             BatchNormActivationBackward(epsilon: epsilon, activation: activation),
             [convolved, context.inputs[gammaIndex], context.inputs[gammaIndex + 1], context.outputs[1], context.outputs[2]] + gradients,
