@@ -151,10 +151,8 @@ public enum MemoryPlanner {
         var offsets = [Int](repeating: 0, count: blocks.count)
         var live: [(id: Int, last: Int)] = []
         for (index, block) in blocks.enumerated() {
-            live.removeAll { entry in
-                if entry.last < block.first { allocator.release(entry.id) }
-                return entry.last < block.first
-            }
+            for entry in live where entry.last < block.first { allocator.release(entry.id) }
+            live.removeAll { $0.last < block.first }
             let id = allocator.allocate(block.bytes)
             offsets[index] = allocator.offset(of: id)
             live.append((id, block.last))
@@ -205,7 +203,8 @@ public enum MemoryPlanner {
             return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
                 + shapes[1].count + shapes[1][0]
         case let op as ConvBatchNormActivation:
-            return ConvBatchNormActivation.scratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding)
+            // It normalises in place over its output: only the convolution's scratch.
+            return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
         case let op as Conv3DBackwardData:
             return conv3DScratchCount(input: op.inputShape, weight: shapes[1], stride: op.stride, padding: op.padding, pass: .backwardData)
         case let op as Conv3DBackwardFilter:

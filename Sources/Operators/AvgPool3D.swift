@@ -86,45 +86,27 @@ public struct AvgPool3DBackward: ReferenceOperator {
 /// `y` = the mean of each window of `x` (the padding not counted).
 @_specialize(where T == Float) @_specialize(where T == Double)
 func avgPoolForward<T: KernelScalar>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ g: PoolGeometry) {
-    var o = 0
-    for plane in 0..<g.planes {
-        let base = plane * g.input.product
-        for od in 0..<g.output.d {
-            for oh in 0..<g.output.h {
-                for ow in 0..<g.output.w {
-                    let (start, end, count) = g.window(od, oh, ow)
-                    var sum: T = 0
-                    for d in start.d..<end.d {
-                        for h in start.h..<end.h {
-                            for w in start.w..<end.w { sum += x[base + (d * g.input.h + h) * g.input.w + w] }
-                        }
-                    }
-                    y[o] = sum / T(count)
-                    o += 1
-                }
+    g.forEachOutput(planes: 0..<g.planes) { o, plane, od, oh, ow in
+        let base = plane * g.input.product, (start, end, count) = g.window(od, oh, ow)
+        var sum: T = 0
+        for d in start.d..<end.d {
+            for h in start.h..<end.h {
+                for w in start.w..<end.w { sum += x[base + (d * g.input.h + h) * g.input.w + w] }
             }
         }
+        y[o] = sum / T(count)
     }
 }
 
 /// Adds each window's share of `dy` to `dx` (which the caller zeroes).
 @_specialize(where T == Float) @_specialize(where T == Double)
 func avgPoolBackward<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ g: PoolGeometry) {
-    var o = 0
-    for plane in 0..<g.planes {
-        let base = plane * g.input.product
-        for od in 0..<g.output.d {
-            for oh in 0..<g.output.h {
-                for ow in 0..<g.output.w {
-                    let (start, end, count) = g.window(od, oh, ow)
-                    let share = dy[o] / T(count)
-                    for d in start.d..<end.d {
-                        for h in start.h..<end.h {
-                            for w in start.w..<end.w { dx[base + (d * g.input.h + h) * g.input.w + w] += share }
-                        }
-                    }
-                    o += 1
-                }
+    g.forEachOutput(planes: 0..<g.planes) { o, plane, od, oh, ow in
+        let base = plane * g.input.product, (start, end, count) = g.window(od, oh, ow)
+        let share = dy[o] / T(count)
+        for d in start.d..<end.d {
+            for h in start.h..<end.h {
+                for w in start.w..<end.w { dx[base + (d * g.input.h + h) * g.input.w + w] += share }
             }
         }
     }

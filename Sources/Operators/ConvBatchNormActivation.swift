@@ -90,12 +90,7 @@ extension ConvBatchNormActivation: BufferEvaluable {
         evaluateAllocating(inputs, context)
     }
 
-    /// Floats of scratch the buffer kernel takes: the convolution's.
-    public static func scratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple) -> Int {
-        conv3DScratchCount(input: input, weight: weight, stride: stride, padding: padding, pass: .forward)
-    }
-
-    /// The convolution into output 0, then BatchNorm + activation over it in place (each element is
+    /// The convolution into output 0 (with the forward convolution's scratch), then BatchNorm + activation over it in place (each element is
     /// read before it is written): the convolution's output never needs memory of its own.
     public func evaluate(
         into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],

@@ -64,22 +64,12 @@ func maxPoolGather<T: KernelScalar>(
     _ y: UnsafeMutablePointer<T>, _ values: UnsafePointer<T>, from x: UnsafePointer<T>, _ g: PoolGeometry, offsets: UnsafeMutablePointer<T>? = nil
 ) {
     let yp = SendablePointer(y), xp = SendableConstPointer(x), vp = SendableConstPointer(values), op = offsets.map { SendablePointer($0) }
-    let out = g.output
     // Planes are independent: one contiguous range of planes per core.
     parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
-        for plane in planes {
-            let xs = xp.base + plane * g.input.product, vs = vp.base + plane * g.input.product
-            var o = plane * g.output.product
-            for od in 0..<out.d {
-                for oh in 0..<out.h {
-                    for ow in 0..<out.w {
-                        let k = g.argmax(xs, od, oh, ow)
-                        yp.base[o] = vs[k]
-                        op?.base[o] = T(k)
-                        o += 1
-                    }
-                }
-            }
+        g.forEachOutput(planes: planes) { o, plane, od, oh, ow in
+            let k = g.argmax(xp.base + plane * g.input.product, od, oh, ow)
+            yp.base[o] = vp.base[plane * g.input.product + k]
+            op?.base[o] = T(k)
         }
     }
 }
@@ -91,17 +81,9 @@ func maxPoolScatter<T: KernelScalar>(_ dx: UnsafeMutablePointer<T>, _ dy: Unsafe
     let dxp = SendablePointer(dx), xp = SendableConstPointer(x), dyp = SendableConstPointer(dy)
     // Each plane scatters only into itself: one contiguous range of planes per core.
     parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
-        for plane in planes {
-            let xs = xp.base + plane * g.input.product, target = dxp.base + plane * g.input.product
-            var o = plane * g.output.product
-            for od in 0..<g.output.d {
-                for oh in 0..<g.output.h {
-                    for ow in 0..<g.output.w {
-                        target[g.argmax(xs, od, oh, ow)] += dyp.base[o]
-                        o += 1
-                    }
-                }
-            }
+        g.forEachOutput(planes: planes) { o, plane, od, oh, ow in
+            let base = plane * g.input.product
+            dxp.base[base + g.argmax(xp.base + base, od, oh, ow)] += dyp.base[o]
         }
     }
 }

@@ -217,12 +217,12 @@ struct Bench: ParsableCommand {
 /// allocated and touched once, then one warm-up call and `timed` timed calls (the fastest counts).
 func kernelRate(_ op: any BufferEvaluable, _ inputs: [Tensor<Float>], scratch: Int, flops: Double, timed: Int) -> Double {
     let shapes = inputs.map(\.shape)
-    let outputShapes = (try? op.outputShapes(for: shapes)) ?? []
-    var outputs = outputShapes.map { [Float](repeating: 0, count: $0.count) }
+    // Convolution kernels have one output.
+    var output = [Float](repeating: 0, count: (try? op.outputShapes(for: shapes))?.first?.count ?? 0)
     var scratchMemory = [Float](repeating: 0, count: max(scratch, 1))
-    return withBufferPointers(inputs) { pointers in
+    return withBuffers(inputs) { pointers in
         scratchMemory.withUnsafeMutableBufferPointer { scratchBuffer in
-            outputs[0].withUnsafeMutableBufferPointer { output in
+            output.withUnsafeMutableBufferPointer { output in
                 op.evaluate(into: [output], pointers, inputShapes: shapes, scratch: scratchBuffer, EvaluationContext())
                 var best = Double.infinity
                 for _ in 0..<max(timed, 1) {
@@ -234,12 +234,6 @@ func kernelRate(_ op: any BufferEvaluable, _ inputs: [Tensor<Float>], scratch: I
             }
         }
     }
-}
-
-/// Runs `body` with the tensors' storage as buffer pointers.
-private func withBufferPointers<R>(_ tensors: [Tensor<Float>], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
-    guard let first = tensors.first else { return body([]) }
-    return first.scalars.withUnsafeBufferPointer { head in withBufferPointers(Array(tensors.dropFirst())) { body([head] + $0) } }
 }
 
 /// Peak resident set size of this process so far, MiB.

@@ -1,7 +1,7 @@
 import GraphCore
 
 /// Runs `body` with the tensors' storage as buffer pointers, valid for the call.
-func withBuffers<R>(_ tensors: [Tensor<Float>], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
+public func withBuffers<R>(_ tensors: [Tensor<Float>], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
     var pointers: [UnsafeBufferPointer<Float>] = []
     pointers.reserveCapacity(tensors.count)
     func nest(_ index: Int) -> R {

@@ -28,6 +28,23 @@ struct PoolGeometry {
         )
     }
 
+    /// Visits every output position of `planes` in storage order: `body(o, plane, od, oh, ow)`,
+    /// `o` the flat output index. Shared by the pooling kernels.
+    @inline(__always)
+    func forEachOutput(planes: Range<Int>, _ body: (_ o: Int, _ plane: Int, _ od: Int, _ oh: Int, _ ow: Int) -> Void) {
+        var o = planes.lowerBound * output.product
+        for plane in planes {
+            for od in 0..<output.d {
+                for oh in 0..<output.h {
+                    for ow in 0..<output.w {
+                        body(o, plane, od, oh, ow)
+                        o += 1
+                    }
+                }
+            }
+        }
+    }
+
     /// Flat input offset (within a plane) of the first maximum of the window, PyTorch's tie rule.
     @inline(__always)
     func argmax<T: KernelScalar>(_ plane: UnsafePointer<T>, _ od: Int, _ oh: Int, _ ow: Int) -> Int {
