@@ -127,6 +127,21 @@ struct ShapeErrorTests {
         }
     }
 
+    @Test("the indexed max pool refuses planes its Float offsets cannot address, and its scatter mismatched shapes, naming both")
+    func indexedPoolLimits() throws {
+        let big = MaxPool3DIndexed(kernel: Triple(2), stride: Triple(2))
+        #expect(throws: ShapeError.self) { try big.outputShapes(for: [[1, 1, 256, 256, 256]]) }
+        do {
+            _ = try big.outputShapes(for: [[1, 1, 256, 256, 256]])
+        } catch {
+            #expect(error.message.contains("2^24") && error.message.contains("[1, 1, 256, 256, 256]"))
+        }
+        #expect(try big.outputShapes(for: [[1, 1, 4, 4, 4]]) == [[1, 1, 2, 2, 2], [1, 1, 2, 2, 2]])
+        let scatter = MaxPool3DIndexScatter(inputShape: [1, 2, 4, 4, 4])
+        #expect(throws: ShapeError.self) { try scatter.outputShapes(for: [[1, 2, 2, 2, 2], [1, 2, 2, 2, 1]]) }
+        #expect(throws: ShapeError.self) { try scatter.outputShapes(for: [[1, 3, 2, 2, 2], [1, 3, 2, 2, 2]]) }
+    }
+
     @Test("mismatched element-wise shapes are rejected")
     func elementwise() throws {
         let graph = Graph(mode: .inference)
