@@ -1,4 +1,3 @@
-import CBLAS
 import Dispatch
 import Foundation
 import GraphCore
@@ -13,13 +12,14 @@ struct ConvEpilogue: @unchecked Sendable {
 
 /// The fast single-precision 3D convolution: vol2col + sgemm, tiled.
 ///
-/// Work is cut into tiles of one output depth plane × a group of samples. Each tile builds a column
-/// matrix `[kD'·Cin·kH·kW, samples·H'·W']` holding only the depth taps that fall inside the input
-/// for that plane, so whole planes of padding (2 of 3 taps on the 1-frame deep layers) cost nothing;
-/// the column buffer is bounded by one tile, never a whole batch. Weights are permuted to
-/// `[Cout, kD, Cin, kH, kW]` so that those taps are contiguous columns of one sgemm operand.
-/// Both cores come from OpenBLAS's threads inside sgemm; the gathers around it stay serial so
-/// parallel loops never nest.
+/// Work is cut into tiles of one output depth plane × a group of samples. Each tile's column
+/// matrix `[kD'·Cin·kH·kW, samples·H'·W']` holds only the depth taps that fall inside the input
+/// for that plane, so whole planes of padding (2 of 3 taps on the 1-frame deep layers) cost
+/// nothing. It is built and consumed in slices of about 256 rows, one sgemm each, so the column
+/// buffer stays small and in cache. Weights are permuted to `[Cout, kD, Cin, kH, kW]` so that
+/// those taps are contiguous columns of one sgemm operand. Both cores work either on their own
+/// tiles (large planes, small weight matrices) or on halves of each product (`Gemm`), with
+/// OpenBLAS single-threaded: one level of parallelism, never nested.
 struct FastConv3D {
     let g: ConvGeometry
     let kk: Int, kFull: Int, outPlane: Int, outVolume: Int, inPlane: Int, inVolume: Int
@@ -27,6 +27,12 @@ struct FastConv3D {
     let chunk: Int
     /// Tiles per output plane over the whole batch, of near-equal sample counts.
     let chunks: Int
+
+    /// Column-matrix rows built at a time: whole (tap, channel) groups, about 256 rows. The
+    /// passes run one sgemm per such slice, so the slice is still in cache when sgemm packs it
+    /// (measured with OpenBLAS, 256 × 784 × 6912: 96 GFLOP/s on one core from a whole column
+    /// matrix, 101 from slices of 256 rows), and the column buffer stays small.
+    let groupsPerSlice: Int
 
     /// Column-buffer budget in floats (16 MiB); a single (plane, sample) tile may exceed it.
     static let columnBudget = 1 << 22
@@ -40,7 +46,12 @@ struct FastConv3D {
         inPlane = g.input.h * g.input.w
         inVolume = g.input.d * inPlane
         var samples = max(1, min(g.batch, (1024 + outPlane - 1) / outPlane))
-        while samples > 1 && samples * outPlane * kFull > FastConv3D.columnBudget { samples -= 1 }
+        // Where one product is split over the cores (`gemmWorkers`), a slice per call would
+        // synchronise the cores ~27 times per tile: there the slice is the whole column matrix.
+        let groups = g.kernel.d * g.inChannels
+        let sliced = FastConv3D.workers == 1 || FastConv3D.splits(outPlane: outPlane, weights: g.outChannels * kFull)
+        groupsPerSlice = sliced ? max(1, min(groups, 256 / kk)) : groups
+        while samples > 1 && samples * outPlane * groupsPerSlice * kk > FastConv3D.columnBudget { samples -= 1 }
         var parts = (g.batch + samples - 1) / samples
         // Where workers split the tiles, a whole number of equal tiles per worker: with 29 + 1
         // samples per plane, one worker took all the work.
@@ -77,29 +88,38 @@ struct FastConv3D {
         }
     }
 
-    /// Visits every column-matrix row of a tile as (row index, input row pointer offset per sample,
-    /// or nil when the row lies in padding) — shared by vol2col and col2vol.
+    /// The slices of a tile's column matrix: ranges of (tap, channel) groups, `kk` rows each.
+    func slices(taps: Range<Int>) -> [Range<Int>] {
+        let groups = taps.count * g.inChannels
+        return stride(from: 0, to: groups, by: groupsPerSlice).map { $0..<min(groups, $0 + groupsPerSlice) }
+    }
+
+    /// Visits the column-matrix rows of (tap, channel) groups `groups` of a tile as (row within
+    /// the slice, input depth plane, channel, kernel row, kernel column) — shared by vol2col and
+    /// col2vol.
     @inline(__always)
     private func forEachRow(
-        od: Int, taps: Range<Int>, _ body: (_ row: Int, _ id: Int, _ i: Int, _ b: Int, _ c: Int) -> Void
+        od: Int, taps: Range<Int>, groups: Range<Int>, _ body: (_ row: Int, _ id: Int, _ i: Int, _ b: Int, _ c: Int) -> Void
     ) {
-        for a in taps {
+        for group in groups {
+            let a = taps.lowerBound + group / g.inChannels, i = group % g.inChannels
             let id = od * g.stride.d + a - g.padding.d
-            for i in 0..<g.inChannels {
-                for b in 0..<g.kernel.h {
-                    for c in 0..<g.kernel.w {
-                        body(((a - taps.lowerBound) * g.inChannels + i) * kk + b * g.kernel.w + c, id, i, b, c)
-                    }
+            for b in 0..<g.kernel.h {
+                for c in 0..<g.kernel.w {
+                    body((group - groups.lowerBound) * kk + b * g.kernel.w + c, id, i, b, c)
                 }
             }
         }
     }
 
-    /// Fills the column matrix of tile (`od`, samples `n0..<n0+count`): row-major `[rows, count·H'·W']`.
-    func vol2col(_ col: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, od: Int, taps: Range<Int>, n0: Int, count: Int) {
+    /// Fills slice `groups` of the column matrix of tile (`od`, samples `n0..<n0+count`):
+    /// row-major `[groups.count·kH·kW, count·H'·W']`.
+    func vol2col(
+        _ col: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, od: Int, taps: Range<Int>, groups: Range<Int>, n0: Int, count: Int
+    ) {
         let cols = count * outPlane, ow = g.output.w, sh = g.stride.h, sw = g.stride.w
         let ph = g.padding.h, pw = g.padding.w, inH = g.input.h, inW = g.input.w
-        forEachRow(od: od, taps: taps) { row, id, i, b, c in
+        forEachRow(od: od, taps: taps, groups: groups) { row, id, i, b, c in
             let columns = validOutputs(tap: c, stride: sw, padding: pw, extent: inW, outputs: ow)
             for s in 0..<count {
                 var dst = col + row * cols + s * outPlane
@@ -124,11 +144,13 @@ struct FastConv3D {
         }
     }
 
-    /// Adds a tile's column matrix back into `dx` (the adjoint of `vol2col`).
-    func col2vol(_ dx: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>, od: Int, taps: Range<Int>, n0: Int, count: Int) {
+    /// Adds slice `groups` of a tile's column matrix back into `dx` (the adjoint of `vol2col`).
+    func col2vol(
+        _ dx: UnsafeMutablePointer<Float>, _ col: UnsafePointer<Float>, od: Int, taps: Range<Int>, groups: Range<Int>, n0: Int, count: Int
+    ) {
         let cols = count * outPlane, ow = g.output.w, sh = g.stride.h, sw = g.stride.w
         let ph = g.padding.h, pw = g.padding.w, inH = g.input.h, inW = g.input.w
-        forEachRow(od: od, taps: taps) { row, id, i, b, c in
+        forEachRow(od: od, taps: taps, groups: groups) { row, id, i, b, c in
             let columns = validOutputs(tap: c, stride: sw, padding: pw, extent: inW, outputs: ow)
             if columns.isEmpty { return }
             for s in 0..<count {
@@ -189,26 +211,38 @@ struct FastConv3D {
     /// sgemm costs more than single-threaded sgemm per worker; on small weight matrices (the small
     /// configuration's layers) OpenBLAS's threads cost more than they bring (backward-filter of
     /// 16→32 channels at 24×24: 20 GFLOP/s with them, 107 with one worker per core); on 14×14 and
-    /// 7×7 planes with 256–512 channels OpenBLAS's threads do better, and per-worker filter
-    /// accumulators (up to 28 MB each) cost more than they save.
-    static func splits(outPlane: Int, weights: Int) -> Bool { workers > 1 && (outPlane >= 784 || weights <= 1 << 20) }
+    /// 7×7 planes with 256–512 channels there are few tiles and per-worker filter accumulators
+    /// (up to 28 MB each) cost more than they save: each product is split by rows instead
+    /// (`EMOTION3D_CONV_SPLIT=tiles` on the 7×7 layers at batch 4: 40–54 GFLOP/s; by rows: 75–81).
+    static func splits(outPlane: Int, weights: Int) -> Bool {
+        if let forced = forcedSplit { return workers > 1 && forced == "tiles" }
+        return workers > 1 && (outPlane >= 784 || weights <= 1 << 20)
+    }
+
+    /// `EMOTION3D_CONV_SPLIT=tiles|rows` forces one way of sharing the cores, to measure both.
+    private static let forcedSplit: String? = ProcessInfo.processInfo.environment["EMOTION3D_CONV_SPLIT"]
 
     /// Whether the convolution is large enough for one worker per core (≥ ~0.5 ms per worker).
     private var isParallel: Bool {
         FastConv3D.splits(outPlane: outPlane, weights: g.outChannels * kFull) && g.batch * g.outChannels * g.inChannels * g.kernel.product * outVolume >= 8_000_000
     }
 
-    /// Runs `body(worker, tiles)` for each list: with several lists, one worker per core, each with
-    /// single-threaded OpenBLAS (one level of parallelism, coarse chunks); with one list, a single
-    /// worker whose sgemm calls use OpenBLAS's threads.
+    /// Runs `body(worker, tiles)` for each list: with several lists, one worker per core; with one
+    /// list, a single worker whose products are split by rows over the cores (`gemmWorkers`).
+    /// Either way OpenBLAS runs single-threaded meanwhile: one level of parallelism, coarse chunks.
     private func distribute(_ lists: [[Tile]], _ body: @Sendable (Int, [Tile]) -> Void) {
         let lists = lists.filter { !$0.isEmpty }
-        if lists.count > 1 {
+        if FastConv3D.workers == 1 {
+            BLASThreads.shared { for (worker, list) in lists.enumerated() { body(worker, list) } }
+        } else if lists.count > 1 {
             BLASThreads.singleThreaded { DispatchQueue.concurrentPerform(iterations: lists.count) { body($0, lists[$0]) } }
         } else {
-            BLASThreads.shared { body(0, lists.first ?? []) }
+            BLASThreads.singleThreaded { body(0, lists.first ?? []) }
         }
     }
+
+    /// Parts each product is split into: all cores when the tiles themselves are not.
+    private func gemmWorkers(_ lists: [[Tile]]) -> Int { lists.filter { !$0.isEmpty }.count > 1 ? 1 : FastConv3D.workers }
 
     /// Tiles dealt round-robin to the workers (for kernels whose tiles write disjoint outputs or
     /// per-worker accumulators).
@@ -218,7 +252,7 @@ struct FastConv3D {
         return (0..<FastConv3D.workers).map { worker in stride(from: worker, to: all.count, by: FastConv3D.workers).map { all[$0] } }
     }
 
-    private var columnCount: Int { max(1, kFull * maxColumns) }
+    private var columnCount: Int { max(1, min(kFull, groupsPerSlice * kk) * maxColumns) }
     private var tileCount: Int { g.outChannels * maxColumns }
     /// Scratch of one worker: a column tile and an output tile.
     private var workerFloats: Int { Scratch.floats([columnCount, tileCount]) }
@@ -255,16 +289,19 @@ struct FastConv3D {
         permuteWeights(permuted, w)
         let shared = (y: SendablePointer(y), x: SendableConstPointer(x), w: SendableConstPointer(UnsafePointer(permuted)))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
-        let buffers = workerTiles(&scratch, lists.count)
+        let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)
         distribute(lists) { worker, tiles in
             let col = buffers[worker].col.base, tile = buffers[worker].tile.base
             for t in tiles {
-                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
-                if rows > 0 {
-                    vol2col(col, shared.x.base, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
-                    cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(cols), Int32(rows), 1,
-                        shared.w.base + t.taps.lowerBound * cin * kk, Int32(kFull), col, Int32(cols), 0, tile, Int32(cols))
+                let cols = t.count * outPlane
+                if !t.taps.isEmpty {
+                    for (index, groups) in slices(taps: t.taps).enumerated() {
+                        vol2col(col, shared.x.base, od: t.od, taps: t.taps, groups: groups, n0: t.n0, count: t.count)
+                        Gemm.multiply(
+                            m: cout, n: cols, k: groups.count * kk,
+                            MatrixView(shared.w.base + (t.taps.lowerBound * cin + groups.lowerBound) * kk, rowStride: kFull),
+                            MatrixView(col, rowStride: cols), tile, ldc: cols, accumulate: index > 0, workers: parts)
+                    }
                 } else {
                     tile.update(repeating: 0, count: cout * cols)
                 }
@@ -304,17 +341,20 @@ struct FastConv3D {
         let permuted = scratch.take(cout * kFull)
         permuteWeights(permuted, w)
         let shared = (dx: SendablePointer(dx), dy: SendableConstPointer(dy), w: SendableConstPointer(UnsafePointer(permuted)))
-        let buffers = workerTiles(&scratch, lists.count)
+        let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)
         distribute(lists) { worker, tiles in
             let col = buffers[worker].col.base, tile = buffers[worker].tile.base
             for t in tiles {
-                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
-                guard rows > 0 else { continue }
+                let cols = t.count * outPlane
+                guard !t.taps.isEmpty else { continue }
                 gatherTile(tile, shared.dy.base, od: t.od, n0: t.n0, count: t.count)
-                cblas_sgemm(
-                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(cout), 1,
-                    shared.w.base + t.taps.lowerBound * cin * kk, Int32(kFull), tile, Int32(cols), 0, col, Int32(cols))
-                col2vol(shared.dx.base, col, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
+                for groups in slices(taps: t.taps) {
+                    Gemm.multiply(
+                        m: groups.count * kk, n: cols, k: cout,
+                        MatrixView.transposed(shared.w.base + (t.taps.lowerBound * cin + groups.lowerBound) * kk, rowStride: kFull),
+                        MatrixView(tile, rowStride: cols), col, ldc: cols, accumulate: false, workers: parts)
+                    col2vol(shared.dx.base, col, od: t.od, taps: t.taps, groups: groups, n0: t.n0, count: t.count)
+                }
             }
         }
     }
@@ -337,18 +377,20 @@ struct FastConv3D {
         let accumulators = scratch.take(size * lists.count)
         accumulators.update(repeating: 0, count: size * lists.count)
         let shared = (acc: SendablePointer(accumulators), dy: SendableConstPointer(dy), x: SendableConstPointer(x))
-        let buffers = workerTiles(&scratch, lists.count)
+        let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)
         distribute(lists) { worker, tiles in
             let col = buffers[worker].col.base, tile = buffers[worker].tile.base
             let target = shared.acc.base + worker * size
             for t in tiles {
-                let cols = t.count * outPlane, rows = t.taps.count * cin * kk
-                guard rows > 0 else { continue }
+                let cols = t.count * outPlane
+                guard !t.taps.isEmpty else { continue }
                 gatherTile(tile, shared.dy.base, od: t.od, n0: t.n0, count: t.count)
-                vol2col(col, shared.x.base, od: t.od, taps: t.taps, n0: t.n0, count: t.count)
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(cout), Int32(rows), Int32(cols), 1,
-                    tile, Int32(cols), col, Int32(cols), 1, target + t.taps.lowerBound * cin * kk, Int32(kFull))
+                for groups in slices(taps: t.taps) {
+                    vol2col(col, shared.x.base, od: t.od, taps: t.taps, groups: groups, n0: t.n0, count: t.count)
+                    Gemm.multiply(
+                        m: cout, n: groups.count * kk, k: cols, MatrixView(tile, rowStride: cols), MatrixView.transposed(col, rowStride: cols),
+                        target + (t.taps.lowerBound * cin + groups.lowerBound) * kk, ldc: kFull, accumulate: true, workers: parts)
+                }
             }
         }
         for worker in 1..<max(lists.count, 1) {
