@@ -32,13 +32,15 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // The one C kernel: the FMA peak loop at the CPU's widest vectors (per-function targets).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
         .target(
             name: "GraphCore",
             dependencies: [.product(name: "RealModule", package: "swift-numerics")], exclude: ["README.md"]),
         .target(
             name: "Operators",
-            dependencies: ["GraphCore", "CBLAS", .product(name: "RealModule", package: "swift-numerics")], exclude: ["README.md"],
+            dependencies: ["GraphCore", "CBLAS", "CKernels", .product(name: "RealModule", package: "swift-numerics")], exclude: ["README.md"],
             swiftSettings: kernelSettings),
         .target(name: "Compiler", dependencies: ["GraphCore", "Operators"], exclude: ["README.md"], swiftSettings: kernelSettings),
         .target(name: "Layers", dependencies: ["GraphCore", "Operators"], exclude: ["README.md"]),

@@ -2,6 +2,7 @@
 """Runs the paper's network in emotion3d (`emotion3d bench`), PyTorch (CPU) and ONNX Runtime with the
 same thread count in one run, and prints the ratios.
 
+    Tools/install_bench_tools.sh    # PyTorch, ONNX Runtime and onnx from PyPI
     swift build -c release
     python3 Tools/bench_reference.py --binary .build/release/emotion3d --threads 2
 
@@ -116,7 +117,8 @@ def main():
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     with open(report) as f:
         ours = json.load(f)
-    print(f"emotion3d: FMA peak {ours['fmaPeakAllCores']:.0f} GFLOP/s on {ours['threads']} threads")
+    print(f"emotion3d: FMA peak {ours['fmaPeakAllCores']:.0f} GFLOP/s on {ours['threads']} threads "
+          f"({ours.get('fmaLanes', 8)}-lane FMA), OpenBLAS kernels {ours.get('blasCore', '?')}")
 
     header = f"{'network':8} {'mode':10} {'batch':>5} {'emotion3d ms':>13} {'peer':12} {'peer ms':>9} {'speed-up':>9} {'RSS ratio':>10}"
     print(header)

@@ -40,18 +40,19 @@ struct Bench: ParsableCommand {
     }
     struct Report: Codable {
         var threads: Int, loadAverage: String, fmaPeakOneCore: Double, fmaPeakAllCores: Double
+        var fmaLanes = fmaPeakLanes, blasCore = KernelThreads.blasCore
         var rows: [Row] = [], layers: [LayerRow] = [], operatorShares: [String: [String: Double]] = [:]
     }
 
     func run() throws {
         let threads = ProcessInfo.processInfo.activeProcessorCount
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-        print("emotion3d bench — \(threads) threads (OpenBLAS and dispatch), load average \(load)")
+        print("emotion3d bench — \(threads) threads (OpenBLAS and dispatch), OpenBLAS kernels \(KernelThreads.blasCore), load average \(load)")
         let compiler = CompilerOptions.fromEnvironment()
         print("fusion \(compiler.fusion ? "on" : "off (EMOTION3D_NO_FUSION=1)"), in place \(compiler.inPlace ? "on" : "off (EMOTION3D_NO_INPLACE=1)"), "
             + "engine \(compiler.interpreter ? "interpreter (EMOTION3D_INTERPRETER=1)" : "program in the planned arena")")
         let one = measureFMAPeak(threads: 1), all = measureFMAPeak(threads: threads)
-        print(String(format: "FMA peak (SIMD8 FMA loop, this run): %.1f GFLOP/s on 1 core, %.1f GFLOP/s on %d", one, all, threads))
+        print(String(format: "FMA peak (FMA loop of %d-lane vectors, this run): %.1f GFLOP/s on 1 core, %.1f GFLOP/s on %d", fmaPeakLanes, one, all, threads))
         var report = Report(threads: threads, loadAverage: load, fmaPeakOneCore: one, fmaPeakAllCores: all)
 
         func batches(_ text: String) -> [Int] { text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }

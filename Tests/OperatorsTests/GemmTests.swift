@@ -53,3 +53,17 @@ struct GemmTests {
         }
     }
 }
+
+/// OpenBLAS 0.3.21 runs its SSE3 "Prescott" kernels on CPUs it does not know (seen on an AVX-512
+/// Xeon: sgemm 10× slower); the kernels must run with the CPU's vector units instead.
+@Test("OpenBLAS runs kernels for this CPU's vector units")
+func openBLASCoreMatchesTheCPU() throws {
+    let legacy: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge"]
+    let flags = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n")
+        .first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? []
+    let core = KernelThreads.blasCore
+    #expect(!core.isEmpty)
+    if flags.contains("avx2") && flags.contains("fma") {
+        #expect(!legacy.contains(core), "OpenBLAS kernels \(core) on a CPU with AVX2 + FMA")
+    }
+}

@@ -6,7 +6,12 @@ import Foundation
 /// other sgemm runs `shared`, so it never sees a count another thread changed mid-call and results
 /// do not depend on what runs concurrently (tests, several trainers in one process).
 enum BLASThreads {
+    /// The OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Zen"…), chosen again once, before any
+    /// sgemm, where OpenBLAS fell back to kernels older than the CPU (`emotion3d_openblas_select_core`).
+    static let core = String(cString: emotion3d_openblas_select_core())
+
     nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_rwlock_t> = {
+        _ = core  // every sgemm takes this lock first
         let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
         pthread_rwlock_init(lock, nil)
         return lock

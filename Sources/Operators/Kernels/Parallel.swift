@@ -12,9 +12,12 @@ public enum KernelThreads {
 
     nonisolated(unsafe) public private(set) static var count: Int = {
         guard let text = ProcessInfo.processInfo.environment["EMOTION3D_THREADS"], let value = Int(text), value >= 1 else { return cores }
-        if value == 1 { openblas_set_num_threads(1) }
+        if value == 1 { BLASThreads.setCount(1) }
         return min(value, cores)
     }()
+
+    /// OpenBLAS's kernel set (its core name), after Emotion3D's correction of a fallback.
+    public static var blasCore: String { BLASThreads.core }
 
     /// Sets the count for this process (call it before running graphs). OpenBLAS's count changes
     /// only once no sgemm is running (`BLASThreads.setCount`).
