@@ -68,6 +68,8 @@ struct Bench: ParsableCommand {
                 let compiled = try GraphCompiler.compile(built.graph, outputs: [built.logits])
                 let profile = try time(compiled.graph, compiled.outputs) { feeds(built, network, batch: batch, training: false) }
                 report.rows.append(row(name, "inference", batch, profile, compiled.plan))
+                report.operatorShares["\(name) inference batch \(batch)"] = profile.perOperator
+                printSlowest(profile)
             }
             for batch in trainingBatches {
                 let built = try model.build(batchSize: batch, mode: .training, loss: LossOptions())
@@ -78,6 +80,7 @@ struct Bench: ParsableCommand {
                 report.rows.append(row(name, "training", batch, profile, compiled.plan))
                 printPeak(compiled.plan, graph: compiled.graph)
                 report.operatorShares["\(name) training batch \(batch)"] = profile.perOperator
+                printSlowest(profile)
             }
         }
         for (key, shares) in report.operatorShares.sorted(by: { $0.key < $1.key }) {
@@ -112,6 +115,13 @@ struct Bench: ParsableCommand {
         return r
     }
 
+    /// The nodes that took the most time in the counted run, in ms.
+    func printSlowest(_ profile: Profile) {
+        let slowest = profile.perNode.sorted { $0.value > $1.value }.prefix(8)
+        guard !slowest.isEmpty else { return }
+        print("  slowest nodes (ms): " + slowest.map { String(format: "%@ %.1f", $0.key, $0.value * 1000) }.joined(separator: ", "))
+    }
+
     /// What the arena holds at its peak: the largest live buffers and the node running then.
     func printPeak(_ plan: MemoryPlan, graph: Graph) {
         let (node, live) = plan.peak
@@ -135,6 +145,8 @@ struct Bench: ParsableCommand {
     struct Profile {
         var seconds: Double
         var perOperator: [String: Double]
+        /// Seconds per node, keyed "layer operator".
+        var perNode: [String: Double] = [:]
     }
 
     /// One warm-up run, then `repeats` timed runs; the fastest counts, with its time per operator.
@@ -174,13 +186,14 @@ struct Bench: ParsableCommand {
 
     /// One run of a compiled program, timing each node's kernel.
     func programRun(_ program: Program, _ inputs: [String: Tensor<Float>]) throws -> Profile {
-        var perOperator: [String: Double] = [:]
+        var perOperator: [String: Double] = [:], perNode: [String: Double] = [:]
         let graph = program.graph
         let start = DispatchTime.now().uptimeNanoseconds
         _ = try program.run(inputs: inputs, step: 0, applyUpdates: false) { node, seconds in
             perOperator[graph.nodes[node].op.name, default: 0] += seconds
+            perNode["\(graph.nodes[node].scope) \(graph.nodes[node].op.name)", default: 0] += seconds
         }
-        return Profile(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, perOperator: perOperator)
+        return Profile(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, perOperator: perOperator, perNode: perNode)
     }
 
     /// GFLOP/s of each full-size convolution's forward, backward-data and backward-filter kernels,

@@ -178,9 +178,9 @@ struct DirectConv3D {
 ///
 /// By default a fixed rule picks it from the shape, so a seed gives the same weights on every run:
 /// the two algorithms sum in different orders, and choosing by timing made training results depend
-/// on the machine's load. The rule follows what timing both picked on this machine for the paper's
-/// family (full size and small): the direct kernel for few input channels and for the 512-channel
-/// 14×14 layers, vol2col + sgemm elsewhere. `EMOTION3D_CONV=auto` times both once per shape instead
+/// on the machine's load. The rule follows what timing both picked on an AVX2 machine (Zen 3) for
+/// the paper's family (full size and small): the direct kernel for few input channels and for the
+/// 512-channel 14×14 layers, vol2col + sgemm elsewhere; with AVX-512 sgemm, vol2col + sgemm always. `EMOTION3D_CONV=auto` times both once per shape instead
 /// (faster by a few per cent, not reproducible); `direct|gemm` forces one (to bisect or to measure).
 enum ConvAlgorithm: Sendable {
     case direct, gemm
@@ -200,8 +200,15 @@ enum ConvAlgorithm: Sendable {
         }
     }()
 
+    /// Whether the direct kernel (8-lane vectors) can beat sgemm here: not where OpenBLAS runs
+    /// AVX-512 kernels. Measured on a 2-core AVX-512 Xeon (`EMOTION3D_CONV=direct|gemm emotion3d
+    /// bench`): sgemm was faster on every layer, full size and small (features.18 forward 119
+    /// against 45 GFLOP/s, features.0 83 against 46).
+    static let directCompetes = fmaPeakLanes <= 8 || !["SkylakeX", "Cooperlake", "SapphireRapids"].contains(KernelThreads.blasCore)
+
     /// The rule's choice for `g` (backward: the data gradient, computed as a forward convolution).
     static func preferred(_ g: ConvGeometry, backward: Bool) -> ConvAlgorithm {
+        guard directCompetes else { return .gemm }
         let outPlane = g.output.h * g.output.w
         if backward { return (8...32).contains(g.inChannels) && g.kernel.d > 1 && outPlane >= 64 ? .direct : .gemm }
         if g.inChannels <= 32 || (g.inChannels >= 512 && outPlane >= 196) { return .direct }

@@ -71,18 +71,26 @@ struct FastConv3D {
         return low < high ? low..<high : 0..<0
     }
 
-    /// `[Cout, Cin, kD, kH, kW]` → `[Cout, kD, Cin, kH, kW]` (or back with `inverse`).
-    func permuteWeights(_ target: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, inverse: Bool = false) {
-        let cin = g.inChannels, kd = g.kernel.d
+    /// The depth taps any output plane reads: the only ones whose weights the products use (the
+    /// middle one of 3 on the 1-frame deep layers).
+    var usedTaps: Range<Int> {
+        let ranges = (0..<g.output.d).map(depthTaps).filter { !$0.isEmpty }
+        guard let low = ranges.map(\.lowerBound).min(), let high = ranges.map(\.upperBound).max() else { return 0..<0 }
+        return low..<high
+    }
+
+    /// `[Cout, Cin, kD, kH, kW]` → `[Cout, kD, Cin, kH, kW]` for depth taps `taps` (or back with
+    /// `inverse`, all taps). Runs of `kH·kW` (9) floats are copied by a loop: a memmove call per run
+    /// cost more than the copy (786 432 runs on the 512-channel layers).
+    func permuteWeights(_ target: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, inverse: Bool = false, taps: Range<Int>? = nil) {
+        let cin = g.inChannels, kd = g.kernel.d, kk = self.kk
+        let taps = inverse ? 0..<kd : taps ?? 0..<kd
         for o in 0..<g.outChannels {
             for i in 0..<cin {
-                for a in 0..<kd {
+                for a in taps {
                     let standard = ((o * cin + i) * kd + a) * kk, permuted = ((o * kd + a) * cin + i) * kk
-                    if inverse {
-                        target.advanced(by: standard).update(from: source + permuted, count: kk)
-                    } else {
-                        target.advanced(by: permuted).update(from: source + standard, count: kk)
-                    }
+                    let (to, from) = inverse ? (target + standard, source + permuted) : (target + permuted, source + standard)
+                    for t in 0..<kk { to[t] = from[t] }
                 }
             }
         }
@@ -286,7 +294,7 @@ struct FastConv3D {
     ) {
         let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         let permuted = scratch.take(cout * kFull)
-        permuteWeights(permuted, w)
+        permuteWeights(permuted, w, taps: usedTaps)
         let shared = (y: SendablePointer(y), x: SendableConstPointer(x), w: SendableConstPointer(UnsafePointer(permuted)))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
         let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)
@@ -339,7 +347,7 @@ struct FastConv3D {
         let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         dx.update(repeating: 0, count: g.batch * cin * inVolume)
         let permuted = scratch.take(cout * kFull)
-        permuteWeights(permuted, w)
+        permuteWeights(permuted, w, taps: usedTaps)
         let shared = (dx: SendablePointer(dx), dy: SendableConstPointer(dy), w: SendableConstPointer(UnsafePointer(permuted)))
         let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)
         distribute(lists) { worker, tiles in
