@@ -28,6 +28,8 @@ public struct MaxPool3D: ReferenceOperator {
 
     static let samples = [
         OperatorSample("2x2x2", MaxPool3D(kernel: Triple(2), stride: Triple(2)), [.distinct([1, 2, 4, 4, 5])]),
+        OperatorSample("1x2x2, odd sizes, one channel", MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2)), [.distinct([1, 1, 3, 5, 19])]),
+        OperatorSample("overlapping 3x3x3, stride 1x2x1", MaxPool3D(kernel: Triple(3), stride: Triple(1, 2, 1)), [.distinct([2, 3, 4, 7, 9])]),
         OperatorSample(
             "paper's last pool", MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(2), padding: Triple(0, 1, 1)),
             [.distinct([2, 2, 1, 3, 3])]),
@@ -182,7 +184,9 @@ extension MaxPool3D: BufferEvaluable {
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = PoolGeometry(input: inputShapes[0], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
-        maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[0].baseAddress!, g)
+        guard padding == Triple(0) else { return maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[0].baseAddress!, g) }
+        let y = SendablePointer(outputs[0].baseAddress!), x = SendableConstPointer(inputs[0].baseAddress!)
+        parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in g.maxOfWindows(y.base, x.base, planes: planes) }
     }
 }
 

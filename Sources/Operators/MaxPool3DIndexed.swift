@@ -57,6 +57,8 @@ public struct MaxPool3DIndexed: ReferenceOperator {
         OperatorSample(
             "overlapping windows", MaxPool3DIndexed(kernel: Triple(1, 3, 3), stride: Triple(1)),
             [.distinct([1, 1, 2, 4, 5])]),
+        OperatorSample(
+            "1x2x2, odd sizes, one channel", MaxPool3DIndexed(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2)), [.distinct([1, 1, 3, 5, 19])]),
     ]
 }
 
@@ -187,7 +189,13 @@ extension MaxPool3DIndexed: BufferEvaluable {
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = PoolGeometry(input: inputShapes[0], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
-        maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[0].baseAddress!, g, offsets: outputs[1].baseAddress!)
+        guard padding == Triple(0) else {
+            return maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[0].baseAddress!, g, offsets: outputs[1].baseAddress!)
+        }
+        let y = SendablePointer(outputs[0].baseAddress!), offsets = SendablePointer(outputs[1].baseAddress!), x = SendableConstPointer(inputs[0].baseAddress!)
+        parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
+            g.maxOfWindows(y.base, x.base, offsets: offsets.base, planes: planes)
+        }
     }
 }
 

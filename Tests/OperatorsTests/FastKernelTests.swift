@@ -40,6 +40,11 @@ let fastCases: [FastCase] = convCases.flatMap { label, conv, x, w -> [FastCase] 
     FastCase(label: "7x5 · 5x3", op: MatMul(), inputs: [[7, 5], [5, 3]]),
     FastCase(label: "transposed both", op: MatMul(transposeA: true, transposeB: true), inputs: [[9, 1], [11, 9]]),
     FastCase(label: "dense", op: MatMul(transposeB: true), inputs: [[3, 17], [13, 17]]),
+    FastCase(label: "1x2x2, odd width", op: MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2)), inputs: [[1, 1, 3, 7, 13]]),
+    FastCase(label: "2x2x2, planes split over workers", op: MaxPool3D(kernel: Triple(2), stride: Triple(2)), inputs: [[3, 7, 5, 33, 35]]),
+    FastCase(label: "the last pool's padding", op: MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(2), padding: Triple(0, 1, 1)), inputs: [[2, 3, 1, 7, 7]]),
+    FastCase(label: "2x2x2 with offsets, split over workers", op: MaxPool3DIndexed(kernel: Triple(2), stride: Triple(2)), inputs: [[3, 7, 5, 33, 35]]),
+    FastCase(label: "1x3x3 stride 1 with offsets", op: MaxPool3DIndexed(kernel: Triple(1, 3, 3), stride: Triple(1)), inputs: [[1, 2, 2, 9, 11]]),
 ]
 
 @Suite("Fast Float kernels match their reference kernels")
@@ -56,6 +61,28 @@ struct FastKernelTests {
             let worst = zip(f.scalars, r.scalars).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 1e-5 * scale, "max difference \(worst) (scale \(scale))")
         }
+    }
+
+    @Test("max pooling: a NaN in a window wins (the first one's offset), −∞ windows stay −∞, as in the reference")
+    func maxPoolSpecialValues() {
+        let pool = MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2))
+        var scalars = [Float](repeating: -.infinity, count: 2 * 4 * 6)
+        scalars[7] = .nan
+        scalars[9] = 3
+        scalars[30] = 2
+        scalars[31] = .nan
+        scalars[19] = .nan  // with 13: two NaNs in one window
+        scalars[13] = .nan
+        let x = Tensor<Float>(shape: [1, 1, 2, 4, 6], scalars: scalars)
+        let fast = pool.evaluate([x], EvaluationContext())[0].scalars, reference = pool.reference([x], EvaluationContext())[0].scalars
+        #expect(fast.count == reference.count)
+        for (f, r) in zip(fast, reference) { #expect(f == r || (f.isNaN && r.isNaN), "fast \(f), reference \(r)") }
+        #expect(fast[0].isNaN && fast[1] == 3 && fast[2] == -.infinity && fast[6].isNaN)
+        // With offsets: the first NaN's (13, not 19), the first element's for an all −∞ window.
+        let indexed = MaxPool3DIndexed(kernel: pool.kernel, stride: pool.stride)
+        let offsets = indexed.evaluate([x], EvaluationContext())[1].scalars, expected = indexed.reference([x], EvaluationContext())[1].scalars
+        #expect(offsets == expected)
+        #expect(offsets[3] == 13 && offsets[2] == 4 && offsets[0] == 7)
     }
 
     @Test("each algorithm (direct, vol2col + sgemm) matches the reference", arguments: convCases.map(\.0))
