@@ -180,7 +180,8 @@ struct DirectConv3D {
 /// the two algorithms sum in different orders, and choosing by timing made training results depend
 /// on the machine's load. The rule follows what timing both picked on an AVX2 machine (Zen 3) for
 /// the paper's family (full size and small): the direct kernel for few input channels and for the
-/// 512-channel 14×14 layers, vol2col + sgemm elsewhere; with AVX-512 sgemm, vol2col + sgemm always. `EMOTION3D_CONV=auto` times both once per shape instead
+/// 512-channel 14×14 layers, vol2col + sgemm elsewhere; with AVX-512 sgemm, vol2col + sgemm for
+/// every convolution of 2^28 multiply-adds or more. `EMOTION3D_CONV=auto` times both once per shape instead
 /// (faster by a few per cent, not reproducible); `direct|gemm` forces one (to bisect or to measure).
 enum ConvAlgorithm: Sendable {
     case direct, gemm
@@ -200,18 +201,22 @@ enum ConvAlgorithm: Sendable {
         }
     }()
 
-    /// Whether the direct kernel (8-lane vectors) can beat sgemm here: not where OpenBLAS runs
-    /// AVX-512 kernels. Measured on a 2-core AVX-512 Xeon (`EMOTION3D_CONV=direct|gemm emotion3d
-    /// bench`): sgemm was faster on every layer, full size and small (features.18 forward 119
-    /// against 45 GFLOP/s, features.0 83 against 46).
+    /// Whether the direct kernel (8-lane vectors) can beat sgemm on large convolutions: not where
+    /// OpenBLAS runs AVX-512 kernels. Measured on a 2-core AVX-512 Xeon (`EMOTION3D_CONV=direct|gemm
+    /// emotion3d bench`): sgemm was faster on every layer of the full-size and small networks
+    /// (features.18 forward 119 against 45 GFLOP/s, features.0 83 against 46), but on the main
+    /// job's tiny network (filters / 8, 32², batch 8, every layer < 2^28 multiply-adds) the shape
+    /// rule's direct layers trained 29–32 clips/s single-threaded against 24 with sgemm everywhere:
+    /// there sgemm gets 8–16 output channels as its M and vol2col's per-tile costs dominate.
     static let directCompetes = fmaPeakLanes <= 8 || !["SkylakeX", "Cooperlake", "SapphireRapids"].contains(KernelThreads.blasCore)
 
     /// The rule's choice for `g` (backward: the data gradient, computed as a forward convolution).
     static func preferred(_ g: ConvGeometry, backward: Bool) -> ConvAlgorithm {
-        guard directCompetes else { return .gemm }
         let outPlane = g.output.h * g.output.w
+        let multiplyAdds = g.batch * g.outChannels * g.inChannels * g.kernel.product * g.output.product
+        if !directCompetes && multiplyAdds >= 1 << 28 { return .gemm }
         if backward { return (8...32).contains(g.inChannels) && g.kernel.d > 1 && outPlane >= 64 ? .direct : .gemm }
-        if g.inChannels <= 32 || (g.inChannels >= 512 && outPlane >= 196) { return .direct }
+        if g.inChannels <= 32 || (directCompetes && g.inChannels >= 512 && outPlane >= 196) { return .direct }
         return .gemm
     }
 
