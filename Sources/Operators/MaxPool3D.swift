@@ -184,9 +184,18 @@ extension MaxPool3D: BufferEvaluable {
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = PoolGeometry(input: inputShapes[0], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
-        guard padding == Triple(0) else { return maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[0].baseAddress!, g) }
-        let y = SendablePointer(outputs[0].baseAddress!), x = SendableConstPointer(inputs[0].baseAddress!)
-        parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in g.maxOfWindows(y.base, x.base, planes: planes) }
+        maxPoolForward(outputs[0].baseAddress!, inputs[0].baseAddress!, g)
+    }
+}
+
+/// The buffer kernel of `MaxPool3D` and `MaxPool3DIndexed`: `y` (and the maxima's plane offsets,
+/// if given) from `x`, by output rows over both cores where no window is padded, else by the
+/// per-window `argmax` of the reference.
+func maxPoolForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ g: PoolGeometry, offsets: UnsafeMutablePointer<Float>? = nil) {
+    guard g.padding == Triple(0) else { return maxPoolGather(y, x, from: x, g, offsets: offsets) }
+    let yp = SendablePointer(y), xp = SendableConstPointer(x), op = offsets.map { SendablePointer($0) }
+    parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
+        g.maxOfWindows(yp.base, xp.base, offsets: op?.base, planes: planes)
     }
 }
 

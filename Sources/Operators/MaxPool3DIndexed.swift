@@ -189,13 +189,7 @@ extension MaxPool3DIndexed: BufferEvaluable {
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = PoolGeometry(input: inputShapes[0], output: try! outputShapes(for: inputShapes)[0], kernel: kernel, stride: stride, padding: padding)
-        guard padding == Triple(0) else {
-            return maxPoolGather(outputs[0].baseAddress!, inputs[0].baseAddress!, from: inputs[0].baseAddress!, g, offsets: outputs[1].baseAddress!)
-        }
-        let y = SendablePointer(outputs[0].baseAddress!), offsets = SendablePointer(outputs[1].baseAddress!), x = SendableConstPointer(inputs[0].baseAddress!)
-        parallelRanges(g.planes, work: g.planes * g.output.product * g.kernel.product) { planes in
-            g.maxOfWindows(y.base, x.base, offsets: offsets.base, planes: planes)
-        }
+        maxPoolForward(outputs[0].baseAddress!, inputs[0].baseAddress!, g, offsets: outputs[1].baseAddress!)
     }
 }
 
