@@ -19,6 +19,22 @@ struct ConvGeometry {
             slidingOutput(input.w, kernel: kernel.w, stride: stride.w, padding: padding.w))
     }
 
+    /// Depth taps `a` for which output plane `od` reads an input plane.
+    @inline(__always)
+    func depthTaps(_ od: Int) -> Range<Int> {
+        let base = od * stride.d - padding.d
+        let low = max(0, -base), high = min(kernel.d, input.d - base)
+        return low < high ? low..<high : 0..<0
+    }
+
+    /// The depth taps any output plane reads: the only ones whose weights the products use (the
+    /// middle one of 3 on the 1-frame deep layers).
+    var usedTaps: Range<Int> {
+        let ranges = (0..<output.d).map(depthTaps).filter { !$0.isEmpty }
+        guard let low = ranges.map(\.lowerBound).min(), let high = ranges.map(\.upperBound).max() else { return 0..<0 }
+        return low..<high
+    }
+
     /// Visits every (output row, input row, weight tap) triple of one (output, input) channel pair
     /// where the tap falls inside the input: `body(outRowOffset, inRowOffset, tapOffset, validColumns, kw)`
     /// with offsets relative to the channel planes. Padding taps are skipped, not multiplied by 0.
@@ -325,7 +341,7 @@ public struct Conv3DBackwardFilter: ReferenceOperator {
         let dw = [Float](unsafeUninitializedCapacity: weightShape.count) { buffer, count in
             inputs[0].scalars.withUnsafeBufferPointer { dy in
                 inputs[1].scalars.withUnsafeBufferPointer { x in
-                    FastConv3D(g).backwardFilter(buffer.baseAddress!, dy.baseAddress!, x.baseAddress!)
+                    convolutionBackwardFilter(g, buffer.baseAddress!, dy.baseAddress!, x.baseAddress!)
                 }
             }
             count = weightShape.count
@@ -372,6 +388,6 @@ extension Conv3DBackwardFilter: BufferEvaluable {
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = ConvGeometry(input: inputShapes[1], weight: weightShape, stride: stride, padding: padding)
-        FastConv3D(g).backwardFilter(outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, scratch: scratch)
+        convolutionBackwardFilter(g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, scratch: scratch)
     }
 }

@@ -135,20 +135,8 @@ struct FastKernelTests {
         let g = ConvGeometry(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding)
         let yCount = try! conv.outputShapes(for: [xShape, wShape])[0].count
         let dy = SampleInput.uniform([yCount]).draw(&generator).converted(to: Float.self).scalars
-        let guardCount = 64
-        /// Runs `kernel` once with its own allocation and once inside a NaN-filled planned scratch
-        /// of `count` floats between two guard zones.
         func check(_ pass: String, count: Int, outputs: Int, _ kernel: (UnsafeMutablePointer<Float>, UnsafeMutableBufferPointer<Float>?) -> Void) {
-            var own = [Float](repeating: 0, count: outputs), planned = [Float](repeating: 0, count: outputs)
-            kernel(&own, nil)
-            var memory = [Float](repeating: .nan, count: count + 2 * guardCount)
-            for k in 0..<guardCount { memory[k] = 7; memory[count + guardCount + k] = 7 }
-            memory.withUnsafeMutableBufferPointer { buffer in
-                kernel(&planned, UnsafeMutableBufferPointer(rebasing: buffer[guardCount..<(guardCount + count)]))
-            }
-            #expect(own == planned, "\(pass): results differ")
-            #expect(memory[..<guardCount].allSatisfy { $0 == 7 } && memory[(count + guardCount)...].allSatisfy { $0 == 7 }, "\(pass): wrote outside")
-            #expect(memory[guardCount..<(guardCount + count)].contains { !$0.isNaN }, "\(pass): the planned scratch was not used")
+            checkPlannedScratch(pass, count: count, outputs: outputs, kernel)
         }
         // What the planner reserves covers the kernel the rule runs.
         let rule = ConvAlgorithm.preferred(g, backward: false), ruleData = ConvAlgorithm.preferred(g, backward: true)
@@ -191,4 +179,22 @@ struct FastKernelTests {
         let conv = Conv3D(padding: Triple(1, 0, 0))
         #expect(conv.usefulMultiplyAdds(input: [1, 2, 1, 3, 3], weight: [4, 2, 3, 3, 3]) == 4 * 2 * 9)
     }
+}
+
+/// Runs `kernel` once with its own allocation and once inside a NaN-filled planned scratch of
+/// `count` floats between two guard zones: same bits, nothing written outside, the scratch used.
+func checkPlannedScratch(
+    _ pass: String, count: Int, outputs: Int, _ kernel: (UnsafeMutablePointer<Float>, UnsafeMutableBufferPointer<Float>?) -> Void
+) {
+    let guardCount = 64
+    var own = [Float](repeating: 0, count: outputs), planned = [Float](repeating: 0, count: outputs)
+    kernel(&own, nil)
+    var memory = [Float](repeating: .nan, count: count + 2 * guardCount)
+    for k in 0..<guardCount { memory[k] = 7; memory[count + guardCount + k] = 7 }
+    memory.withUnsafeMutableBufferPointer { buffer in
+        kernel(&planned, UnsafeMutableBufferPointer(rebasing: buffer[guardCount..<(guardCount + count)]))
+    }
+    #expect(own == planned, "\(pass): results differ")
+    #expect(memory[..<guardCount].allSatisfy { $0 == 7 } && memory[(count + guardCount)...].allSatisfy { $0 == 7 }, "\(pass): wrote outside")
+    #expect(memory[guardCount..<(guardCount + count)].contains { !$0.isNaN }, "\(pass): the planned scratch was not used")
 }

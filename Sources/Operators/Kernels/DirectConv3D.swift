@@ -184,7 +184,7 @@ struct DirectConv3D {
 /// every convolution of 2^28 multiply-adds or more. `EMOTION3D_CONV=auto` times both once per shape instead
 /// (faster by a few per cent, not reproducible); `direct|gemm` forces one (to bisect or to measure).
 enum ConvAlgorithm: Sendable {
-    case direct, gemm
+    case direct, gemm, winograd
 
     struct Key: Hashable {
         let input: [Int], weight: [Int], padding: [Int], backward: Bool
@@ -197,6 +197,7 @@ enum ConvAlgorithm: Sendable {
         switch mode {
         case "direct": .direct
         case "gemm": .gemm
+        case "winograd": .winograd
         default: nil
         }
     }()
@@ -209,6 +210,13 @@ enum ConvAlgorithm: Sendable {
     /// rule's direct layers trained 29–32 clips/s single-threaded against 24 with sgemm everywhere:
     /// there sgemm gets 8–16 output channels as its M and vol2col's per-tile costs dominate.
     static let directCompetes = fmaPeakLanes <= 8 || !["SkylakeX", "Cooperlake", "SapphireRapids"].contains(KernelThreads.blasCore)
+
+    /// The Winograd kernel where it runs for `pass` of `g`: forced, or by its rule.
+    static func winograd(_ g: ConvGeometry, _ pass: ConvPass) -> WinogradConv3D? {
+        guard let kernel = WinogradConv3D(g) else { return nil }
+        if let forced { return forced == .winograd ? kernel : nil }
+        return kernel.competes(pass) ? kernel : nil
+    }
 
     /// The rule's choice for `g` (backward: the data gradient, computed as a forward convolution).
     static func preferred(_ g: ConvGeometry, backward: Bool) -> ConvAlgorithm {
@@ -223,14 +231,14 @@ enum ConvAlgorithm: Sendable {
     /// The algorithms that may run for `g` when both apply: the rule's or the forced one, or both
     /// when choosing by timing.
     static func candidates(_ g: ConvGeometry, backward: Bool) -> [ConvAlgorithm] {
-        if let forced { return [forced] }
+        if let forced, forced != .winograd { return [forced] }
         return mode == "auto" ? [.direct, .gemm] : [preferred(g, backward: backward)]
     }
 
     /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the
     /// faster, whose result the output then holds.
     static func choose(_ g: ConvGeometry, backward: Bool, direct: () -> Void, gemm: () -> Void) {
-        if let forced { return forced == .direct ? direct() : gemm() }
+        if let forced, forced != .winograd { return forced == .direct ? direct() : gemm() }
         if mode != "auto" { return preferred(g, backward: backward) == .direct ? direct() : gemm() }
         let key = Key(input: [g.batch, g.inChannels, g.input.d, g.input.h, g.input.w], weight: [g.outChannels, g.kernel.d, g.kernel.h, g.kernel.w],
             padding: g.padding.array, backward: backward)

@@ -63,22 +63,6 @@ struct FastConv3D {
         chunk = (g.batch + parts - 1) / parts
     }
 
-    /// Depth taps `a` for which output plane `od` reads an input plane.
-    @inline(__always)
-    func depthTaps(_ od: Int) -> Range<Int> {
-        let base = od * g.stride.d - g.padding.d
-        let low = max(0, -base), high = min(g.kernel.d, g.input.d - base)
-        return low < high ? low..<high : 0..<0
-    }
-
-    /// The depth taps any output plane reads: the only ones whose weights the products use (the
-    /// middle one of 3 on the 1-frame deep layers).
-    var usedTaps: Range<Int> {
-        let ranges = (0..<g.output.d).map(depthTaps).filter { !$0.isEmpty }
-        guard let low = ranges.map(\.lowerBound).min(), let high = ranges.map(\.upperBound).max() else { return 0..<0 }
-        return low..<high
-    }
-
     /// `[Cout, Cin, kD, kH, kW]` → `[Cout, kD, Cin, kH, kW]` for depth taps `taps` (or back with
     /// `inverse`, all taps). Runs of `kH·kW` (9) floats are copied by a loop: a memmove call per run
     /// cost more than the copy (786 432 runs on the 512-channel layers).
@@ -200,7 +184,7 @@ struct FastConv3D {
         for od in 0..<g.output.d {
             for part in 0..<parts {
                 let start = samples.lowerBound + samples.count * part / parts, end = samples.lowerBound + samples.count * (part + 1) / parts
-                if end > start { result.append(Tile(od: od, taps: depthTaps(od), n0: start, count: end - start)) }
+                if end > start { result.append(Tile(od: od, taps: g.depthTaps(od), n0: start, count: end - start)) }
             }
         }
         return result
@@ -294,7 +278,7 @@ struct FastConv3D {
     ) {
         let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         let permuted = scratch.take(cout * kFull)
-        permuteWeights(permuted, w, taps: usedTaps)
+        permuteWeights(permuted, w, taps: g.usedTaps)
         let shared = (y: SendablePointer(y), x: SendableConstPointer(x), w: SendableConstPointer(UnsafePointer(permuted)))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
         let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)
@@ -347,7 +331,7 @@ struct FastConv3D {
         let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         dx.update(repeating: 0, count: g.batch * cin * inVolume)
         let permuted = scratch.take(cout * kFull)
-        permuteWeights(permuted, w, taps: usedTaps)
+        permuteWeights(permuted, w, taps: g.usedTaps)
         let shared = (dx: SendablePointer(dx), dy: SendableConstPointer(dy), w: SendableConstPointer(UnsafePointer(permuted)))
         let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)
         distribute(lists) { worker, tiles in
@@ -452,6 +436,7 @@ func applyEpilogue(
 /// planner reserves this much while the node runs; the kernels then allocate nothing.
 public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple, pass: ConvPass) -> Int {
     let g = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
+    if let winograd = ConvAlgorithm.winograd(g, pass) { return winograd.scratchFloats(pass) }
     let gemm = FastConv3D(g).scratchFloats(pass)
     let direct: Int? =
         switch pass {
@@ -470,6 +455,7 @@ func convolutionForward(
     _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
     scratch: UnsafeMutableBufferPointer<Float>? = nil
 ) {
+    if let winograd = ConvAlgorithm.winograd(g, .forward) { return winograd.forward(y, x, w, epilogue, scratch: scratch) }
     guard let direct = DirectConv3D(g) else { return FastConv3D(g).forward(y, x, w, epilogue, scratch: scratch) }
     ConvAlgorithm.choose(
         g, backward: false, direct: { direct.forward(y, x, w, epilogue, scratch: scratch) },
@@ -481,6 +467,7 @@ func convolutionBackwardData(
     _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
     scratch: UnsafeMutableBufferPointer<Float>? = nil
 ) {
+    if let winograd = ConvAlgorithm.winograd(g, .backwardData) { return winograd.backwardData(dx, dy, w, scratch: scratch) }
     guard DirectConv3D.backwardDataScratchFloats(g) != nil else { return FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) }
     ConvAlgorithm.choose(
         g, backward: true,
@@ -489,4 +476,13 @@ func convolutionBackwardData(
             if !DirectConv3D.backwardData(g, dx, dy, w, scratch: scratch) { FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) }
         },
         gemm: { FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) })
+}
+
+/// The filter gradient with the Winograd kernel where it runs, else vol2col + sgemm.
+func convolutionBackwardFilter(
+    _ g: ConvGeometry, _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+    scratch: UnsafeMutableBufferPointer<Float>? = nil
+) {
+    if let winograd = ConvAlgorithm.winograd(g, .backwardFilter) { return winograd.backwardFilter(dw, dy, x, scratch: scratch) }
+    FastConv3D(g).backwardFilter(dw, dy, x, scratch: scratch)
 }
