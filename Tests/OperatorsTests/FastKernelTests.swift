@@ -85,7 +85,7 @@ struct FastKernelTests {
         #expect(offsets[3] == 13 && offsets[2] == 4 && offsets[0] == 7)
     }
 
-    @Test("each algorithm (direct, vol2col + sgemm) matches the reference", arguments: convCases.map(\.0))
+    @Test("each algorithm (direct, 16-lane direct, vol2col + sgemm) matches the reference", arguments: convCases.map(\.0))
     func eachAlgorithm(_ label: String) {
         let (_, conv, xShape, wShape) = convCases.first { $0.0 == label }!
         var generator = SeededGenerator(seed: 12)
@@ -111,6 +111,15 @@ struct FastKernelTests {
                         FastConv3D(g).backwardData(&grad, dyp.baseAddress!, wp.baseAddress!)
                         forward.append(out)
                         data.append(grad)
+                        if let direct16 = DirectConv16(g) {
+                            out = [Float](repeating: .nan, count: y.shape.count)
+                            direct16.forward(&out, xp.baseAddress!, wp.baseAddress!, epilogue)
+                            forward.append(out)
+                            // With an activation applied after the bias.
+                            var activated = out
+                            direct16.forward(&activated, xp.baseAddress!, wp.baseAddress!, ConvEpilogue(bias: bp.baseAddress, activation: .relu))
+                            #expect(activated == out.map { max($0, 0) }, "16-lane direct: activation")
+                        }
                         if let direct = DirectConv3D(g) {
                             direct.forward(&out, xp.baseAddress!, wp.baseAddress!, epilogue)
                             forward.append(out)
@@ -122,7 +131,8 @@ struct FastKernelTests {
         }
         #expect(forward.allSatisfy { close($0, y.scalars) }, "forward")
         #expect(data.allSatisfy { close($0, dx.scalars) }, "backward data")
-        if conv.stride == Triple(1) { #expect(forward.count == 2 && data.count == 2) }
+        if conv.stride == Triple(1) { #expect(forward.count == (DirectConv16(g) == nil ? 2 : 3) && data.count == 2) }
+        if fmaPeakLanes == 16 && conv.stride == Triple(1) && xShape[1] <= 4 { #expect(DirectConv16(g) != nil) }
     }
 
     @Test("each algorithm works inside the planned scratch: uses it, stays within it, same bits as its own allocation",
@@ -142,7 +152,8 @@ struct FastKernelTests {
         let rule = ConvAlgorithm.preferred(g, backward: false), ruleData = ConvAlgorithm.preferred(g, backward: true)
         let gemm = FastConv3D(g)
         let planned = { (pass: ConvPass) in conv3DScratchCount(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding, pass: pass) }
-        #expect(planned(.forward) >= (rule == .direct ? DirectConv3D(g)?.forwardScratchFloats : nil) ?? gemm.scratchFloats(.forward))
+        let forwardNeed = ConvAlgorithm.direct16(g)?.scratchFloats ?? (rule == .direct ? DirectConv3D(g)?.forwardScratchFloats : nil) ?? gemm.scratchFloats(.forward)
+        #expect(planned(.forward) >= forwardNeed)
         #expect(planned(.backwardData) >= (ruleData == .direct ? DirectConv3D.backwardDataScratchFloats(g) : nil) ?? gemm.scratchFloats(.backwardData))
         #expect(planned(.backwardFilter) >= gemm.scratchFloats(.backwardFilter))
         x.withUnsafeBufferPointer { xp in
@@ -157,6 +168,11 @@ struct FastKernelTests {
                     }
                     check("backward-filter", count: gemm.scratchFloats(.backwardFilter), outputs: wShape.count) {
                         gemm.backwardFilter($0, dyp.baseAddress!, xp.baseAddress!, scratch: $1)
+                    }
+                    if let direct16 = DirectConv16(g) {
+                        check("16-lane direct forward", count: direct16.scratchFloats, outputs: yCount) {
+                            direct16.forward($0, xp.baseAddress!, wp.baseAddress!, none, scratch: $1)
+                        }
                     }
                     if let direct = DirectConv3D(g) {
                         check("direct forward", count: direct.forwardScratchFloats, outputs: yCount) {

@@ -218,6 +218,12 @@ enum ConvAlgorithm: Sendable {
         return kernel.competes(pass) ? kernel : nil
     }
 
+    /// The 16-lane direct forward kernel where it runs for `g`: on AVX-512 CPUs, for ≤ 4 input
+    /// channels, unless an algorithm is forced.
+    static func direct16(_ g: ConvGeometry) -> DirectConv16? {
+        forced == nil ? DirectConv16(g) : nil
+    }
+
     /// The rule's choice for `g` (backward: the data gradient, computed as a forward convolution).
     static func preferred(_ g: ConvGeometry, backward: Bool) -> ConvAlgorithm {
         let outPlane = g.output.h * g.output.w

@@ -437,6 +437,7 @@ func applyEpilogue(
 public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple, pass: ConvPass) -> Int {
     let g = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
     if let winograd = ConvAlgorithm.winograd(g, pass) { return winograd.scratchFloats(pass) }
+    if pass == .forward, let direct = ConvAlgorithm.direct16(g) { return direct.scratchFloats }
     let gemm = FastConv3D(g).scratchFloats(pass)
     let direct: Int? =
         switch pass {
@@ -456,6 +457,7 @@ func convolutionForward(
     scratch: UnsafeMutableBufferPointer<Float>? = nil
 ) {
     if let winograd = ConvAlgorithm.winograd(g, .forward) { return winograd.forward(y, x, w, epilogue, scratch: scratch) }
+    if let direct = ConvAlgorithm.direct16(g) { return direct.forward(y, x, w, epilogue, scratch: scratch) }
     guard let direct = DirectConv3D(g) else { return FastConv3D(g).forward(y, x, w, epilogue, scratch: scratch) }
     ConvAlgorithm.choose(
         g, backward: false, direct: { direct.forward(y, x, w, epilogue, scratch: scratch) },
