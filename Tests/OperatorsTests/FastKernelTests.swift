@@ -44,6 +44,8 @@ let fastCases: [FastCase] = convCases.flatMap { label, conv, x, w -> [FastCase] 
     FastCase(label: "2x2x2, planes split over workers", op: MaxPool3D(kernel: Triple(2), stride: Triple(2)), inputs: [[3, 7, 5, 33, 35]]),
     FastCase(label: "the last pool's padding", op: MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(2), padding: Triple(0, 1, 1)), inputs: [[2, 3, 1, 7, 7]]),
     FastCase(label: "2x2x2 with offsets, split over workers", op: MaxPool3DIndexed(kernel: Triple(2), stride: Triple(2)), inputs: [[3, 7, 5, 33, 35]]),
+    FastCase(label: "1x2x2 with offsets, 48 wide (16-wide loads only)", op: MaxPool3DIndexed(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2)), inputs: [[2, 3, 2, 6, 48]]),
+    FastCase(label: "1x2x2, 50 wide", op: MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2)), inputs: [[1, 2, 3, 4, 50]]),
     FastCase(label: "1x3x3 stride 1 with offsets", op: MaxPool3DIndexed(kernel: Triple(1, 3, 3), stride: Triple(1)), inputs: [[1, 2, 2, 9, 11]]),
 ]
 
@@ -83,6 +85,20 @@ struct FastKernelTests {
         let offsets = indexed.evaluate([x], EvaluationContext())[1].scalars, expected = indexed.reference([x], EvaluationContext())[1].scalars
         #expect(offsets == expected)
         #expect(offsets[3] == 13 && offsets[2] == 4 && offsets[0] == 7)
+    }
+
+    @Test("max pooling, 16-wide loads: NaN and −∞ windows and ties give the reference's values and offsets")
+    func maxPoolSpecialValuesVectorised() {
+        var scalars = (0..<(2 * 32)).map { Float($0 % 5) }
+        for k in [3, 34, 40, 41, 17] { scalars[k] = .nan }
+        for k in [8, 9, 40 - 32, 41 - 32 + 32] { scalars[k] = -.infinity }
+        for k in [20, 21, 52, 53] { scalars[k] = -.infinity }
+        let x = Tensor<Float>(shape: [1, 1, 1, 2, 32], scalars: scalars)
+        let pool = MaxPool3DIndexed(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2))
+        let fast = pool.evaluate([x], EvaluationContext()), reference = pool.reference([x], EvaluationContext())
+        for (f, r) in zip(fast[0].scalars, reference[0].scalars) { #expect(f == r || (f.isNaN && r.isNaN), "fast \(f), reference \(r)") }
+        #expect(fast[1].scalars == reference[1].scalars)
+        #expect(fast[0].scalars[10] == -.infinity && fast[1].scalars[10] == 20)
     }
 
     @Test("each algorithm (direct, 16-lane direct, vol2col + sgemm) matches the reference", arguments: convCases.map(\.0))

@@ -374,7 +374,7 @@ struct WinogradConv3D {
             let r0 = h + 2 * by * 4 * lanes, r1 = r0 + 4 * lanes, r2 = r1 + 4 * lanes, r3 = r2 + 4 * lanes
             let out = base + by * tilesW
             for b in stride(from: 0, to: tilesW, by: 8) {
-                let count = min(8, tilesW - b)
+                let count = storedLanes(by, b)
                 for j in 0..<4 {
                     let t0 = load(r0 + j * lanes + b), t1 = load(r1 + j * lanes + b), t2 = load(r2 + j * lanes + b), t3 = load(r3 + j * lanes + b)
                     store(out + j * xiStride + b, t0 - t2, count)
@@ -446,7 +446,7 @@ struct WinogradConv3D {
             split(2 * by, e0, o0)
             split(2 * by + 1, e1, o1)
             for b in stride(from: 0, to: tilesW, by: 8) {
-                let count = min(8, tilesW - b)
+                let count = storedLanes(by, b)
                 let a0 = load(e0 + b), b0 = load(o0 + b), a1 = load(e1 + b), b1 = load(o1 + b)
                 let out = target + by * tilesW + b
                 // A over columns: (e, e + o, e − o, −o); then over rows likewise.
@@ -562,6 +562,12 @@ struct WinogradConv3D {
         for l in 0..<count { v[l] = p[l] }
         return v
     }
+
+    /// Lanes to store of the 8 blocks from column `b` of block row `by` into a plane's part of a
+    /// row of `V` or `dM`: all 8 while they stay inside the plane, since what spills past a block
+    /// row lands on the next ones, which the same call writes afterwards.
+    @inline(__always)
+    private func storedLanes(_ by: Int, _ b: Int) -> Int { by * tilesW + b + 8 <= tilePlane ? 8 : min(8, tilesW - b) }
 
     @inline(__always)
     private func store(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
