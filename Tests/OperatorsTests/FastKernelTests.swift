@@ -40,6 +40,9 @@ let fastCases: [FastCase] = convCases.flatMap { label, conv, x, w -> [FastCase] 
     FastCase(label: "7x5 · 5x3", op: MatMul(), inputs: [[7, 5], [5, 3]]),
     FastCase(label: "transposed both", op: MatMul(transposeA: true, transposeB: true), inputs: [[9, 1], [11, 9]]),
     FastCase(label: "dense", op: MatMul(transposeB: true), inputs: [[3, 17], [13, 17]]),
+    // A few rows against ≥ 2^20 weights: the columns are split over the cores.
+    FastCase(label: "dense at batch 3, columns split", op: MatMul(transposeB: true), inputs: [[3, 1024], [1031, 1024]]),
+    FastCase(label: "2 rows, columns split", op: MatMul(), inputs: [[2, 1025], [1025, 1027]]),
     FastCase(label: "1x2x2, odd width", op: MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2)), inputs: [[1, 1, 3, 7, 13]]),
     FastCase(label: "2x2x2, planes split over workers", op: MaxPool3D(kernel: Triple(2), stride: Triple(2)), inputs: [[3, 7, 5, 33, 35]]),
     FastCase(label: "the last pool's padding", op: MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(2), padding: Triple(0, 1, 1)), inputs: [[2, 3, 1, 7, 7]]),
