@@ -44,7 +44,6 @@ struct WinogradConv3D {
         tilePlane = tilesH * tilesW
         lanes = (tilesW + 1 + 7) / 8 * 8
         kFull = g.kernel.d * g.inChannels
-        // Enough columns for sgemm to run at speed (≥ 512), within the budget.
         // Enough columns for sgemm to run at speed (≥ 512), within the budget (2048 measured the
         // same on the small configuration, within this machine's noise).
         var samples = max(1, min(g.batch, (512 + tilePlane - 1) / tilePlane))
@@ -60,12 +59,13 @@ struct WinogradConv3D {
     /// against 178–182, 14×14 232–251 against 112–191; small one at batch 30: 24×24 111 against
     /// 66), behind on 3 input channels (70 against 100), on 3×3 outputs (23 against 35), and for
     /// the filter gradient of 7×7 outputs at batch 4 (37 against 43: 64 columns per product).
+    /// Forward at batch 1, with 49 and 16 columns per product, it still wins (node times of the
+    /// fused layers: 14×14 20–21 ms against 31–42, 7×7 8.5–9.3 against 10–13).
     /// Convolutions under 2^28 multiply-adds keep the shape rule (the main job's tiny network).
     func competes(_ pass: ConvPass) -> Bool {
         let multiplyAdds = g.batch * g.outChannels * g.inChannels * g.kernel.product * g.output.product
-        let columns = chunk * tilePlane
         return g.inChannels >= 16 && g.outChannels >= 16 && tilePlane >= 9 && multiplyAdds >= 1 << 28
-            && columns >= (pass == .backwardFilter ? 128 : 64)
+            && (pass != .backwardFilter || chunk * tilePlane >= 128)
     }
 
     // MARK: Work and scratch
