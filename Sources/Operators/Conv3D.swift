@@ -19,6 +19,9 @@ struct ConvGeometry {
             slidingOutput(input.w, kernel: kernel.w, stride: stride.w, padding: padding.w))
     }
 
+    /// Multiply-adds of the dense convolution, padding taps included (the size the kernel rules go by).
+    var multiplyAdds: Int { batch * outChannels * inChannels * kernel.product * output.product }
+
     /// Depth taps `a` for which output plane `od` reads an input plane.
     @inline(__always)
     func depthTaps(_ od: Int) -> Range<Int> {

@@ -147,10 +147,7 @@ public struct MaxPool3DIndexGather: ReferenceOperator {
 @inline(__always)
 private func planeOffset<T: KernelScalar>(_ offset: T, _ limit: T) -> Int? {
     guard offset >= 0, offset < limit else { return nil }
-    // The concrete conversions: the generic `Int(T)` is a call per element (half the scatter's time).
-    if let single = offset as? Float { return Int(single) }
-    if let double = offset as? Double { return Int(double) }
-    return Int(offset)
+    return offset.truncatedInt
 }
 
 /// `dx` (zeroed here) += `dy` at the offsets, plane by plane.

@@ -164,9 +164,6 @@ struct FastKernelTests {
         let g = ConvGeometry(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding)
         let yCount = try! conv.outputShapes(for: [xShape, wShape])[0].count
         let dy = SampleInput.uniform([yCount]).draw(&generator).converted(to: Float.self).scalars
-        func check(_ pass: String, count: Int, outputs: Int, _ kernel: (UnsafeMutablePointer<Float>, UnsafeMutableBufferPointer<Float>?) -> Void) {
-            checkPlannedScratch(pass, count: count, outputs: outputs, kernel)
-        }
         // What the planner reserves covers the kernel the rule runs.
         let rule = ConvAlgorithm.preferred(g, backward: false), ruleData = ConvAlgorithm.preferred(g, backward: true)
         let gemm = FastConv3D(g)
@@ -179,27 +176,27 @@ struct FastKernelTests {
             w.withUnsafeBufferPointer { wp in
                 dy.withUnsafeBufferPointer { dyp in
                     let none = ConvEpilogue(bias: nil, activation: .relu)
-                    check("gemm forward", count: gemm.scratchFloats(.forward), outputs: yCount) {
+                    checkPlannedScratch("gemm forward", count: gemm.scratchFloats(.forward), outputs: yCount) {
                         gemm.forward($0, xp.baseAddress!, wp.baseAddress!, none, scratch: $1)
                     }
-                    check("gemm backward-data", count: gemm.scratchFloats(.backwardData), outputs: xShape.count) {
+                    checkPlannedScratch("gemm backward-data", count: gemm.scratchFloats(.backwardData), outputs: xShape.count) {
                         gemm.backwardData($0, dyp.baseAddress!, wp.baseAddress!, scratch: $1)
                     }
-                    check("backward-filter", count: gemm.scratchFloats(.backwardFilter), outputs: wShape.count) {
+                    checkPlannedScratch("backward-filter", count: gemm.scratchFloats(.backwardFilter), outputs: wShape.count) {
                         gemm.backwardFilter($0, dyp.baseAddress!, xp.baseAddress!, scratch: $1)
                     }
                     if let direct16 = DirectConv16(g) {
-                        check("16-lane direct forward", count: direct16.scratchFloats, outputs: yCount) {
+                        checkPlannedScratch("16-lane direct forward", count: direct16.scratchFloats, outputs: yCount) {
                             direct16.forward($0, xp.baseAddress!, wp.baseAddress!, none, scratch: $1)
                         }
                     }
                     if let direct = DirectConv3D(g) {
-                        check("direct forward", count: direct.forwardScratchFloats, outputs: yCount) {
+                        checkPlannedScratch("direct forward", count: direct.forwardScratchFloats, outputs: yCount) {
                             direct.forward($0, xp.baseAddress!, wp.baseAddress!, none, scratch: $1)
                         }
                     }
                     if let count = DirectConv3D.backwardDataScratchFloats(g) {
-                        check("direct backward-data", count: count, outputs: xShape.count) {
+                        checkPlannedScratch("direct backward-data", count: count, outputs: xShape.count) {
                             _ = DirectConv3D.backwardData(g, $0, dyp.baseAddress!, wp.baseAddress!, scratch: $1)
                         }
                     }

@@ -36,8 +36,7 @@ struct DirectConv16 {
             let shared = (y: SendablePointer(y), x: SendableConstPointer(x), packed: SendableConstPointer(UnsafePointer(packed)))
             let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
             let outPlane = g.output.h * g.output.w, outVolume = g.output.d * outPlane, cout = g.outChannels
-            let work = g.batch * cout * g.inChannels * g.kernel.product * g.output.product
-            parallelRanges(g.batch * g.output.d, work: work) { tasks in
+            parallelRanges(g.batch * g.output.d, work: g.multiplyAdds) { tasks in
                 withUnsafePointer(to: shape) { shape in
                     emotion3d_direct_conv16_forward(shared.x.base, shared.packed.base, bias?.base, shared.y.base, shape, tasks.lowerBound, tasks.upperBound)
                 }

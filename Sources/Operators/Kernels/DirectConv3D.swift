@@ -227,8 +227,7 @@ enum ConvAlgorithm: Sendable {
     /// The rule's choice for `g` (backward: the data gradient, computed as a forward convolution).
     static func preferred(_ g: ConvGeometry, backward: Bool) -> ConvAlgorithm {
         let outPlane = g.output.h * g.output.w
-        let multiplyAdds = g.batch * g.outChannels * g.inChannels * g.kernel.product * g.output.product
-        if !directCompetes && multiplyAdds >= 1 << 28 { return .gemm }
+        if !directCompetes && g.multiplyAdds >= 1 << 28 { return .gemm }
         if backward { return (8...32).contains(g.inChannels) && g.kernel.d > 1 && outPlane >= 64 ? .direct : .gemm }
         if g.inChannels <= 32 || (directCompetes && g.inChannels >= 512 && outPlane >= 196) { return .direct }
         return .gemm

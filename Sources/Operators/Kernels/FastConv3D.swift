@@ -216,7 +216,7 @@ struct FastConv3D {
 
     /// Whether the convolution is large enough for one worker per core (≥ ~0.5 ms per worker).
     private var isParallel: Bool {
-        FastConv3D.splits(outPlane: outPlane, weights: g.outChannels * kFull) && g.batch * g.outChannels * g.inChannels * g.kernel.product * outVolume >= 8_000_000
+        FastConv3D.splits(outPlane: outPlane, weights: g.outChannels * kFull) && g.multiplyAdds >= 8_000_000
     }
 
     /// Runs `body(worker, tiles)` for each list: with several lists, one worker per core; with one

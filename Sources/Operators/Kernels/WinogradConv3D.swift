@@ -63,8 +63,7 @@ struct WinogradConv3D {
     /// fused layers: 14×14 20–21 ms against 31–42, 7×7 8.5–9.3 against 10–13).
     /// Convolutions under 2^28 multiply-adds keep the shape rule (the main job's tiny network).
     func competes(_ pass: ConvPass) -> Bool {
-        let multiplyAdds = g.batch * g.outChannels * g.inChannels * g.kernel.product * g.output.product
-        return g.inChannels >= 16 && g.outChannels >= 16 && tilePlane >= 9 && multiplyAdds >= 1 << 28
+        return g.inChannels >= 16 && g.outChannels >= 16 && tilePlane >= 9 && g.multiplyAdds >= 1 << 28
             && (pass != .backwardFilter || chunk * tilePlane >= 128)
     }
 
