@@ -78,6 +78,17 @@ struct WinogradTests {
         }
     }
 
+    @Test("the rule runs it on the paper's large layers, not on the first layer, small products or 7×7 filter gradients at batch 4")
+    func rule() {
+        func geometry(_ x: Shape, _ w: Shape) -> ConvGeometry { ConvGeometry(input: x, weight: w, stride: Triple(1), padding: Triple(1)) }
+        let features4 = geometry([4, 64, 10, 56, 56], [128, 64, 3, 3, 3]), features22 = geometry([4, 512, 1, 7, 7], [512, 512, 3, 3, 3])
+        guard ConvAlgorithm.forced == nil else { return }  // EMOTION3D_CONV overrides the rule
+        #expect([ConvPass.forward, .backwardData, .backwardFilter].allSatisfy { ConvAlgorithm.winograd(features4, $0) != nil })
+        #expect(ConvAlgorithm.winograd(features22, .forward) != nil && ConvAlgorithm.winograd(features22, .backwardFilter) == nil)
+        #expect(ConvAlgorithm.winograd(geometry([4, 3, 10, 112, 112], [64, 3, 3, 3, 3]), .forward) == nil)
+        #expect(ConvAlgorithm.winograd(geometry([8, 16, 5, 8, 8], [32, 16, 3, 3, 3]), .forward) == nil)
+    }
+
     @Test("applies only to 3×3 spatial kernels with spatial stride 1 and padding ≤ 2")
     func applicability() {
         func applies(_ w: Shape, stride: Triple = Triple(1), padding: Triple = Triple(1)) -> Bool {
