@@ -25,6 +25,8 @@ struct Bench: ParsableCommand {
     var layerBatch = 4
     @Option(help: "Network of the per-layer table: full or small.")
     var layerNetwork = "full"
+    @Flag(help: "Per-layer table: time every convolution algorithm that applies (and the rules' choice), alternating them over the rounds.")
+    var compareAlgorithms = false
     @Flag(help: "Skip the full-size network.")
     var skipFull = false
     @Flag(help: "Skip the small configuration.")
@@ -216,14 +218,46 @@ struct Bench: ParsableCommand {
             let rate = { (op: any BufferEvaluable, inputs: [Tensor<Float>], pass: ConvPass) in
                 kernelRate(op, inputs, scratch: conv3DScratchCount(input: x, weight: w, stride: conv.stride, padding: conv.padding, pass: pass), flops: flops, timed: max(repeats, 3))
             }
-            let forward = rate(conv, [xs, ws], .forward)
-            let data = rate(Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: x), [dys, ws], .backwardData)
-            let filter = rate(Conv3DBackwardFilter(stride: conv.stride, padding: conv.padding, weightShape: w), [dys, xs], .backwardFilter)
+            let passes: [(ConvPass, any BufferEvaluable, [Tensor<Float>])] = [
+                (.forward, conv, [xs, ws]),
+                (.backwardData, Conv3DBackwardData(stride: conv.stride, padding: conv.padding, inputShape: x), [dys, ws]),
+                (.backwardFilter, Conv3DBackwardFilter(stride: conv.stride, padding: conv.padding, weightShape: w), [dys, xs]),
+            ]
+            let label = "\(node.scope.padding(toLength: 12, withPad: " ", startingAt: 0)) \(x.description.padding(toLength: 23, withPad: " ", startingAt: 0)) \(w.description.padding(toLength: 21, withPad: " ", startingAt: 0))"
+            if compareAlgorithms {
+                compare(label, passes, x: x, w: w, conv: conv, flops: flops)
+                continue
+            }
+            let rates = passes.map { rate($0.1, $0.2, $0.0) }
+            let (forward, data, filter) = (rates[0], rates[1], rates[2])
             func cell(_ value: Double) -> String { String(format: "%6.1f (%3.0f%%)", value, 100 * value / peak) }
-            print("\(node.scope.padding(toLength: 12, withPad: " ", startingAt: 0)) \(x.description.padding(toLength: 23, withPad: " ", startingAt: 0)) \(w.description.padding(toLength: 21, withPad: " ", startingAt: 0)) \(cell(forward))     \(cell(data))     \(cell(filter))")
+            print("\(label) \(cell(forward))     \(cell(data))     \(cell(filter))")
             rows.append(LayerRow(layer: node.scope, input: x.dims, weight: w.dims, forward: forward, backwardData: data, backwardFilter: filter))
         }
         return rows
+    }
+}
+
+extension Bench {
+    /// One layer's line of `--compare-algorithms`: per pass, the GFLOP/s of every algorithm that
+    /// applies and of the rules' choice, each the fastest over `max(repeats, 3)` rounds that
+    /// alternate the algorithms, so that a slow phase of a shared machine hits them all.
+    func compare(_ label: String, _ passes: [(ConvPass, any BufferEvaluable, [Tensor<Float>])], x: Shape, w: Shape, conv: Operators.Conv3D, flops: Double) {
+        var cells: [String] = []
+        for (pass, op, inputs) in passes {
+            let names: [String?] = [nil] + ConvAlgorithm.available(input: x, weight: w, stride: conv.stride, padding: conv.padding, pass: pass)
+            var best = [Double](repeating: 0, count: names.count)
+            for _ in 0..<max(repeats, 3) {
+                for (index, name) in names.enumerated() {
+                    let rate = ConvAlgorithm.measuring(name) {
+                        kernelRate(op, inputs, scratch: conv3DScratchCount(input: x, weight: w, stride: conv.stride, padding: conv.padding, pass: pass), flops: flops, timed: 1)
+                    }
+                    best[index] = max(best[index], rate)
+                }
+            }
+            cells.append(zip(names, best).map { String(format: "%@ %.0f", $0 ?? "rule", $1) }.joined(separator: " "))
+        }
+        print("\(label) forward: \(cells[0]) | data: \(cells[1]) | filter: \(cells[2])")
     }
 }
 

@@ -52,8 +52,3 @@ struct DirectConv16 {
         }
     }
 }
-
-extension Triple {
-    /// (d, h, w) as a C `int[3]`.
-    fileprivate var c: (Int32, Int32, Int32) { (Int32(d), Int32(h), Int32(w)) }
-}

@@ -183,8 +183,8 @@ struct DirectConv3D {
 /// 512-channel 14×14 layers, vol2col + sgemm elsewhere; with AVX-512 sgemm, vol2col + sgemm for
 /// every convolution of 2^28 multiply-adds or more. `EMOTION3D_CONV=auto` times both once per shape instead
 /// (faster by a few per cent, not reproducible); `direct|gemm` forces one (to bisect or to measure).
-enum ConvAlgorithm: Sendable {
-    case direct, gemm, winograd
+public enum ConvAlgorithm: Sendable {
+    case direct, gemm, winograd, blocked
 
     struct Key: Hashable {
         let input: [Int], weight: [Int], padding: [Int], backward: Bool
@@ -193,14 +193,28 @@ enum ConvAlgorithm: Sendable {
     private static let lock = NSLock()
 
     private static let mode = ProcessInfo.processInfo.environment["EMOTION3D_CONV"]
-    static let forced: ConvAlgorithm? = {
-        switch mode {
+    /// The algorithm `EMOTION3D_CONV` forces, or `measuring` sets for a while.
+    nonisolated(unsafe) private(set) static var forced: ConvAlgorithm? = named(mode)
+
+    static func named(_ name: String?) -> ConvAlgorithm? {
+        switch name {
         case "direct": .direct
         case "gemm": .gemm
         case "winograd": .winograd
+        case "blocked": .blocked
         default: nil
         }
-    }()
+    }
+
+    /// Runs `body` with every convolution forced to the algorithm `name` (direct, gemm, winograd,
+    /// blocked; nil: the rules), to compare algorithms in one process. Not for use while other
+    /// threads run graphs.
+    public static func measuring<R>(_ name: String?, _ body: () throws -> R) rethrows -> R {
+        let saved = forced
+        forced = named(name)
+        defer { forced = saved }
+        return try body()
+    }
 
     /// Whether the direct kernel (8-lane vectors) can beat sgemm on large convolutions: not where
     /// OpenBLAS runs AVX-512 kernels. Measured on a 2-core AVX-512 Xeon (`EMOTION3D_CONV=direct|gemm
@@ -215,6 +229,27 @@ enum ConvAlgorithm: Sendable {
     static func winograd(_ g: ConvGeometry, _ pass: ConvPass) -> WinogradConv3D? {
         guard let kernel = WinogradConv3D(g) else { return nil }
         if let forced { return forced == .winograd ? kernel : nil }
+        return kernel.competes(pass) ? kernel : nil
+    }
+
+    /// The algorithms that can compute `pass` of this convolution (what `measuring` may force).
+    public static func available(input: Shape, weight: Shape, stride: Triple, padding: Triple, pass: ConvPass) -> [String] {
+        let g = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
+        var names = ["gemm"]
+        switch pass {
+        case .forward: if DirectConv3D(g) != nil { names.append("direct") }
+        case .backwardData: if DirectConv3D.backwardDataScratchFloats(g) != nil { names.append("direct") }
+        case .backwardFilter: break
+        }
+        if WinogradConv3D(g) != nil { names.append("winograd") }
+        if let blocked = BlockedConv3D(g), pass != .backwardFilter || blocked.filterApplies { names.append("blocked") }
+        return names
+    }
+
+    /// The blocked 16-lane direct kernel where it runs for `pass` of `g`: forced, or by its rule.
+    static func blocked(_ g: ConvGeometry, _ pass: ConvPass) -> BlockedConv3D? {
+        guard let kernel = BlockedConv3D(g), pass != .backwardFilter || kernel.filterApplies else { return nil }
+        if let forced { return forced == .blocked ? kernel : nil }
         return kernel.competes(pass) ? kernel : nil
     }
 
@@ -236,14 +271,14 @@ enum ConvAlgorithm: Sendable {
     /// The algorithms that may run for `g` when both apply: the rule's or the forced one, or both
     /// when choosing by timing.
     static func candidates(_ g: ConvGeometry, backward: Bool) -> [ConvAlgorithm] {
-        if let forced, forced != .winograd { return [forced] }
+        if let forced, forced != .winograd && forced != .blocked { return [forced] }
         return mode == "auto" ? [.direct, .gemm] : [preferred(g, backward: backward)]
     }
 
     /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the
     /// faster, whose result the output then holds.
     static func choose(_ g: ConvGeometry, backward: Bool, direct: () -> Void, gemm: () -> Void) {
-        if let forced, forced != .winograd { return forced == .direct ? direct() : gemm() }
+        if let forced, forced != .winograd && forced != .blocked { return forced == .direct ? direct() : gemm() }
         if mode != "auto" { return preferred(g, backward: backward) == .direct ? direct() : gemm() }
         let key = Key(input: [g.batch, g.inChannels, g.input.d, g.input.h, g.input.w], weight: [g.outChannels, g.kernel.d, g.kernel.h, g.kernel.w],
             padding: g.padding.array, backward: backward)

@@ -436,6 +436,7 @@ func applyEpilogue(
 /// planner reserves this much while the node runs; the kernels then allocate nothing.
 public func conv3DScratchCount(input: Shape, weight: Shape, stride: Triple, padding: Triple, pass: ConvPass) -> Int {
     let g = ConvGeometry(input: input, weight: weight, stride: stride, padding: padding)
+    if let blocked = ConvAlgorithm.blocked(g, pass) { return blocked.scratchFloats(pass) }
     if let winograd = ConvAlgorithm.winograd(g, pass) { return winograd.scratchFloats(pass) }
     if pass == .forward, let direct = ConvAlgorithm.direct16(g) { return direct.scratchFloats }
     let gemm = FastConv3D(g).scratchFloats(pass)
@@ -456,6 +457,7 @@ func convolutionForward(
     _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
     scratch: UnsafeMutableBufferPointer<Float>? = nil
 ) {
+    if let blocked = ConvAlgorithm.blocked(g, .forward) { return blocked.forward(y, x, w, epilogue, scratch: scratch) }
     if let winograd = ConvAlgorithm.winograd(g, .forward) { return winograd.forward(y, x, w, epilogue, scratch: scratch) }
     if let direct = ConvAlgorithm.direct16(g) { return direct.forward(y, x, w, epilogue, scratch: scratch) }
     guard let direct = DirectConv3D(g) else { return FastConv3D(g).forward(y, x, w, epilogue, scratch: scratch) }
@@ -469,6 +471,7 @@ func convolutionBackwardData(
     _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
     scratch: UnsafeMutableBufferPointer<Float>? = nil
 ) {
+    if let blocked = ConvAlgorithm.blocked(g, .backwardData) { return blocked.backwardData(dx, dy, w, scratch: scratch) }
     if let winograd = ConvAlgorithm.winograd(g, .backwardData) { return winograd.backwardData(dx, dy, w, scratch: scratch) }
     guard DirectConv3D.backwardDataScratchFloats(g) != nil else { return FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) }
     ConvAlgorithm.choose(
@@ -480,11 +483,12 @@ func convolutionBackwardData(
         gemm: { FastConv3D(g).backwardData(dx, dy, w, scratch: scratch) })
 }
 
-/// The filter gradient with the Winograd kernel where it runs, else vol2col + sgemm.
+/// The filter gradient with the blocked or Winograd kernel where it runs, else vol2col + sgemm.
 func convolutionBackwardFilter(
     _ g: ConvGeometry, _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
     scratch: UnsafeMutableBufferPointer<Float>? = nil
 ) {
+    if let blocked = ConvAlgorithm.blocked(g, .backwardFilter) { return blocked.backwardFilter(dw, dy, x, scratch: scratch) }
     if let winograd = ConvAlgorithm.winograd(g, .backwardFilter) { return winograd.backwardFilter(dw, dy, x, scratch: scratch) }
     FastConv3D(g).backwardFilter(dw, dy, x, scratch: scratch)
 }

@@ -60,3 +60,11 @@ func parallelRanges(_ count: Int, work: Int, _ body: @Sendable (Range<Int>) -> V
         body(0..<count)
     }
 }
+
+/// Runs `body(worker, range)` over `0..<count` in one contiguous range per worker (at most
+/// `workers`), for kernels that give each worker its own scratch.
+func splitRanges(_ count: Int, workers: Int, _ body: @Sendable (Int, Range<Int>) -> Void) {
+    let parts = min(workers, count)
+    if parts <= 1 { return body(0, 0..<count) }
+    DispatchQueue.concurrentPerform(iterations: parts) { part in body(part, (count * part / parts)..<(count * (part + 1) / parts)) }
+}

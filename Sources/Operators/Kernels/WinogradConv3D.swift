@@ -92,7 +92,7 @@ struct WinogradConv3D {
 
     /// Transforms every input frame of samples `n0..<n0+count` into `buffers.input` (`V`).
     private func transformFrames(_ buffers: Buffers, _ x: SendableConstPointer<Float>, n0: Int, count: Int, workers: Int) {
-        split(g.input.d * g.inChannels * count, workers: workers) { worker, rows in
+        splitRanges(g.input.d * g.inChannels * count, workers: workers) { worker, rows in
             for row in rows { transformInput(buffers.input, x.base, n0: n0, count: count, row: row, worker: buffers.workers[worker]) }
         }
     }
@@ -105,7 +105,7 @@ struct WinogradConv3D {
         for od in 0..<g.output.d {
             let taps = g.depthTaps(od)
             guard !taps.isEmpty else { continue }
-            split(g.outChannels * count, workers: workers) { worker, planes in
+            splitRanges(g.outChannels * count, workers: workers) { worker, planes in
                 for plane in planes {
                     transformGradient(buffers.output, dy.base, n0: n0, count: count, od: od, plane: plane, worker: buffers.workers[worker])
                 }
@@ -141,13 +141,6 @@ struct WinogradConv3D {
         }
     }
 
-    /// Runs `body(worker, range)` over `0..<count` in one contiguous range per worker.
-    private func split(_ count: Int, workers: Int, _ body: @Sendable (Int, Range<Int>) -> Void) {
-        let parts = min(workers, count)
-        if parts <= 1 { return body(0, 0..<count) }
-        DispatchQueue.concurrentPerform(iterations: parts) { part in body(part, (count * part / parts)..<(count * (part + 1) / parts)) }
-    }
-
     // MARK: Passes
 
     /// `y [N, Cout, D', H', W'] = epilogue(conv(x, w))`; `w` in the standard layout.
@@ -167,7 +160,7 @@ struct WinogradConv3D {
                     let taps = g.depthTaps(od), k = taps.count * cin
                     if k > 0 {
                         let first = firstFrame(od, taps)
-                        split(16, workers: workers) { _, positions in
+                        splitRanges(16, workers: workers) { _, positions in
                             for xi in positions {
                                 Gemm.multiply(
                                     m: cout, n: cols, k: k, MatrixView(buffers.weights + xi * cout * kFull + taps.lowerBound * cin, rowStride: kFull),
@@ -178,7 +171,7 @@ struct WinogradConv3D {
                     } else {
                         buffers.output.update(repeating: 0, count: 16 * cout * cols)
                     }
-                    split(cout * count, workers: workers) { worker, planes in
+                    splitRanges(cout * count, workers: workers) { worker, planes in
                         for plane in planes {
                             transformOutput(
                                 shared.y.base, buffers.output, n0: n0, count: count, od: od, plane: plane, bias: bias?.base[plane % cout] ?? 0, activation,
@@ -205,7 +198,7 @@ struct WinogradConv3D {
                 buffers.input.update(repeating: 0, count: 16 * frames * cin * cols)
                 forEachGradientPlane(buffers, shared.dy, n0: n0, count: count, workers: workers) { taps, first in
                     let k = taps.count * cin
-                    split(16, workers: workers) { _, positions in
+                    splitRanges(16, workers: workers) { _, positions in
                         for xi in positions {
                             Gemm.multiply(
                                 m: k, n: cols, k: cout,
@@ -216,7 +209,7 @@ struct WinogradConv3D {
                     }
                 }
                 // Each (frame, channel, sample) row writes its own input plane.
-                split(frames * cin * count, workers: workers) { worker, rows in
+                splitRanges(frames * cin * count, workers: workers) { worker, rows in
                     for row in rows { scatterInputGradient(shared.dx.base, buffers.input, n0: n0, count: count, row: row, worker: buffers.workers[worker]) }
                 }
             }
@@ -236,7 +229,7 @@ struct WinogradConv3D {
                 transformFrames(buffers, shared.x, n0: n0, count: count, workers: workers)
                 forEachGradientPlane(buffers, shared.dy, n0: n0, count: count, workers: workers) { taps, first in
                     let k = taps.count * cin
-                    split(16, workers: workers) { _, positions in
+                    splitRanges(16, workers: workers) { _, positions in
                         for xi in positions {
                             Gemm.multiply(
                                 m: cout, n: k, k: cols, MatrixView(buffers.output + xi * cout * cols, rowStride: cols),
@@ -258,7 +251,7 @@ struct WinogradConv3D {
     private func transformWeights(_ u: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>, workers: Int) {
         let cout = g.outChannels, cin = g.inChannels, kd = g.kernel.d, kFull = self.kFull, taps = g.usedTaps
         let target = SendablePointer(u), source = SendableConstPointer(w)
-        split(cout, workers: workers) { _, outputs in
+        splitRanges(cout, workers: workers) { _, outputs in
             for o in outputs {
                 for a in taps {
                     for c0 in stride(from: 0, to: cin, by: 8) {
@@ -306,7 +299,7 @@ struct WinogradConv3D {
     private func filterGradient(_ dw: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>, workers: Int) {
         let cout = g.outChannels, cin = g.inChannels, kd = g.kernel.d, kFull = self.kFull, taps = g.usedTaps
         let target = SendablePointer(dw), source = SendableConstPointer(du)
-        split(cout, workers: workers) { _, outputs in
+        splitRanges(cout, workers: workers) { _, outputs in
             for o in outputs {
                 for c in 0..<cin {
                     for a in 0..<kd {
@@ -436,7 +429,7 @@ struct WinogradConv3D {
         // Even and odd columns of the block's two rows (0 past the plane).
         let e0 = worker, o0 = e0 + lanes, e1 = o0 + lanes, o1 = e1 + lanes
         for by in 0..<tilesH {
-            func split(_ oh: Int, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
+            func splitRanges(_ oh: Int, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
                 if oh < outH {
                     splitColumns(source + oh * outW, width: outW, from: 0, count: lanes, even: even, odd: odd)
                 } else {
@@ -444,8 +437,8 @@ struct WinogradConv3D {
                     odd.update(repeating: 0, count: lanes)
                 }
             }
-            split(2 * by, e0, o0)
-            split(2 * by + 1, e1, o1)
+            splitRanges(2 * by, e0, o0)
+            splitRanges(2 * by + 1, e1, o1)
             for b in stride(from: 0, to: tilesW, by: 8) {
                 let count = storedLanes(by, b)
                 let a0 = load(e0 + b), b0 = load(o0 + b), a1 = load(e1 + b), b1 = load(o1 + b)

@@ -1,0 +1,231 @@
+import CKernels
+import GraphCore
+
+/// The 16-lane direct convolution for stride-1 layers of any channel count
+/// (`Sources/CKernels/blocked_conv.c`, AVX-512): inputs are copied with their height and width
+/// padding, outputs are numbered along the padded width so that 16 of them read one unaligned
+/// load per tap whatever the plane's width, and a tile keeps 8 output channels × 48 outputs (16
+/// of each of 3 samples on planes of ≤ 16 outputs) in registers. The data gradient is the same kernel on the padded output gradient with the
+/// flipped, transposed filter. It suits the small planes (24² down to 3²) and channel counts
+/// (16–128) where Winograd's 16 products per plane are too small for sgemm to run at speed.
+struct BlockedConv3D {
+    let g: ConvGeometry
+
+    /// Samples padded at once at most: their padded inputs within 8 Mi floats (32 MiB).
+    static let budget = 1 << 23
+
+    /// Nil unless the CPU runs AVX-512 and the geometry is one this kernel computes (stride 1,
+    /// padding below the kernel in every axis, so that the data gradient's padding is not negative).
+    init?(_ g: ConvGeometry) {
+        guard fmaPeakLanes == 16, g.stride == Triple(1), g.batch > 0, g.inChannels > 0, g.outChannels > 0, g.output.product > 0,
+            g.padding.d < g.kernel.d, g.padding.h < g.kernel.h, g.padding.w < g.kernel.w, g.kernel.w + 48 <= Int(EMOTION3D_BLOCKED_SLACK),
+            g.kernel.product <= Int(EMOTION3D_BLOCKED_MAX_TAPS)
+        else { return nil }
+        self.g = g
+    }
+
+    /// Whether it beats Winograd and vol2col + sgemm for the forward and data gradient passes.
+    /// Measured on a 2-core AVX-512 Xeon (`emotion3d bench --compare-algorithms`, GFLOP/s on
+    /// useful work, algorithms alternating): ahead for 16 and 32 input channels (small network at
+    /// batch 30, 24×24 forward 147 against Winograd's 104, data 134 against 90; 12×12 117 against
+    /// 93 and 87), level at 64 (12×12: 120 against 117), behind for 128 on 6×6 (101 against 120)
+    /// and on every full-size layer, where Winograd does 2.25× fewer multiply-adds on large planes
+    /// (56×56: 154–167 against 214–259) and repacking 512 × 512 filters each call dominates the
+    /// 7×7 layers (12–39 against 33–76). Its filter gradient wins only on the first layer (3
+    /// input channels: small network 77 against vol2col + sgemm's 45, full size at batch 4 100
+    /// against 88); from 16 channels on, sgemm's and Winograd's products are as fast or faster
+    /// (small 24×24: 108 both; 12×12: 74–97 against 79–137; full size: 22–146 against 40–427).
+    /// Under 2^28 multiply-adds the shape rule stays (the main job's network, whose results
+    /// would move in the last bits).
+    func competes(_ pass: ConvPass) -> Bool {
+        if pass == .backwardFilter { return filterApplies && g.inChannels <= 4 && g.multiplyAdds >= 1 << 28 }
+        return (8...32).contains(g.inChannels) && g.outChannels >= 8 && g.multiplyAdds >= 1 << 28
+    }
+
+    /// One pass as the C kernel sees it: a forward convolution of `source` into `target`.
+    private struct View {
+        let shape: emotion3d_conv_shape
+        let inChannels: Int, outChannels: Int, input: Triple, output: Triple, kernel: Triple, padding: Triple
+        /// Floats of packed weights: output channels rounded up to blocks of 8.
+        var packedFloats: Int { (outChannels + 7) / 8 * 8 * inChannels * kernel.product }
+        var padded: Triple { Triple(input.d, input.h + 2 * padding.h, input.w + 2 * padding.w) }
+        var sampleFloats: Int { inChannels * padded.product }
+
+        init(inChannels: Int, outChannels: Int, input: Triple, output: Triple, kernel: Triple, padding: Triple) {
+            self.inChannels = inChannels
+            self.outChannels = outChannels
+            self.input = input
+            self.output = output
+            self.kernel = kernel
+            self.padding = padding
+            shape = emotion3d_conv_shape(
+                in_channels: Int32(inChannels), out_channels: Int32(outChannels), input: input.c, output: output.c, kernel: kernel.c,
+                padding: padding.c)
+        }
+    }
+
+    private func view(_ pass: ConvPass) -> View {
+        if pass == .backwardData {
+            let k = g.kernel, p = g.padding
+            return View(
+                inChannels: g.outChannels, outChannels: g.inChannels, input: g.output, output: g.input, kernel: k,
+                padding: Triple(k.d - 1 - p.d, k.h - 1 - p.h, k.w - 1 - p.w))
+        }
+        return View(inChannels: g.inChannels, outChannels: g.outChannels, input: g.input, output: g.output, kernel: g.kernel, padding: g.padding)
+    }
+
+    /// Samples per group of `view`.
+    private func groupSize(_ view: View) -> Int { max(1, min(g.batch, BlockedConv3D.budget / max(view.sampleFloats, 1))) }
+
+    /// Whether the filter gradient kernel computes this geometry: 3 × 3 in height and width.
+    var filterApplies: Bool { g.kernel.h == 3 && g.kernel.w == 3 }
+
+    /// Floats of a plane of the filter gradient's padded input and output gradient: (H' + 2) × (W' + 2).
+    private var filterPlane: Int { (g.output.h + 2) * (g.output.w + 2) }
+    /// Samples padded at once by the filter gradient.
+    private var filterGroup: Int {
+        max(1, min(g.batch, BlockedConv3D.budget / max((g.inChannels * g.input.d + g.outChannels * g.output.d) * filterPlane, 1)))
+    }
+    private var filterInputFloats: Int { filterGroup * g.inChannels * g.input.d * filterPlane + Int(EMOTION3D_BLOCKED_SLACK) }
+    private var filterGradientFloats: Int { filterGroup * g.outChannels * g.output.d * filterPlane + Int(EMOTION3D_BLOCKED_SLACK) }
+
+    /// Floats of scratch of `pass`: packed weights, the padded group, each worker's partial sums;
+    /// for the filter gradient, the padded input and output gradient of a group.
+    func scratchFloats(_ pass: ConvPass, workers: Int = FastConv3D.workers) -> Int {
+        if pass == .backwardFilter { return Scratch.floats([filterInputFloats, filterGradientFloats]) }
+        let view = view(pass)
+        return Scratch.floats(
+            [view.packedFloats, groupSize(view) * view.sampleFloats + Int(EMOTION3D_BLOCKED_SLACK)]
+                + Array(repeating: Int(EMOTION3D_BLOCKED_PARTIALS), count: max(workers, 1)))
+    }
+
+    /// `y = epilogue(conv(x, w))`; same layouts as `FastConv3D.forward`.
+    func forward(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
+        scratch: UnsafeMutableBufferPointer<Float>? = nil
+    ) {
+        run(view(.forward), target: y, source: x, w, epilogue, transposed: false, scratch: scratch)
+    }
+
+    /// `dx = conv(dy, flipped wᵀ)`, overwriting `dx`.
+    func backwardData(
+        _ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, scratch: UnsafeMutableBufferPointer<Float>? = nil
+    ) {
+        run(view(.backwardData), target: dx, source: dy, w, ConvEpilogue(), transposed: true, scratch: scratch)
+    }
+
+    /// `dw [Cout, Cin, kD, 3, 3]` from `dy` and `x`, overwriting `dw` (needs `filterApplies`). Per
+    /// group of samples, both are padded channel-major; then chunks of output planes (their input
+    /// and output gradient within about 1 MiB, so they stay in L2) go to both cores by
+    /// (output channel triple, input channel) tasks, each adding to its own part of `dw`.
+    func backwardFilter(
+        _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, scratch given: UnsafeMutableBufferPointer<Float>? = nil
+    ) {
+        precondition(filterApplies, "BlockedConv3D.backwardFilter needs a 3 × 3 kernel in height and width")
+        let g = self.g, group = filterGroup, plane = filterPlane
+        let inputFloats = filterInputFloats, gradientFloats = filterGradientFloats, slack = Int(EMOTION3D_BLOCKED_SLACK)
+        let workers = g.multiplyAdds >= 1 << 20 ? FastConv3D.workers : 1
+        dw.initialize(repeating: 0, count: g.outChannels * g.inChannels * g.kernel.product)
+        Scratch.with(given, floats: scratchFloats(.backwardFilter)) { scratch in
+            let paddedX = SendablePointer(scratch.take(inputFloats)), paddedDy = SendablePointer(scratch.take(gradientFloats))
+            let shared = (dw: SendablePointer(dw), dy: SendableConstPointer(dy), x: SendableConstPointer(x))
+            let shape = View(inChannels: g.inChannels, outChannels: g.outChannels, input: g.input, output: g.output, kernel: g.kernel, padding: g.padding).shape
+            let xPlanes = g.inChannels * g.input.d, dyPlanes = g.outChannels * g.output.d
+            let chunkPlanes = max(1, (1 << 18) / ((g.inChannels + g.outChannels) * plane))
+            let tasks = (g.outChannels + 2) / 3 * g.inChannels
+            for n0 in stride(from: 0, to: g.batch, by: group) {
+                let samples = min(group, g.batch - n0)
+                (paddedX.base + samples * xPlanes * plane).initialize(repeating: 0, count: slack)
+                (paddedDy.base + samples * dyPlanes * plane).initialize(repeating: 0, count: slack)
+                splitRanges(samples * (xPlanes + dyPlanes), workers: workers) { _, planes in
+                    let xEnd = samples * xPlanes
+                    if planes.lowerBound < xEnd {
+                        emotion3d_blocked_pad(
+                            shared.x.base + n0 * xPlanes * g.input.h * g.input.w, paddedX.base, planes.lowerBound, min(planes.upperBound, xEnd),
+                            Int32(g.input.h), Int32(g.input.w), Int32(g.padding.h), Int32(g.padding.h), Int32(g.padding.w), Int32(g.padding.w),
+                            Int32(samples), Int32(g.inChannels), Int32(g.input.d), 1)
+                    }
+                    if planes.upperBound > xEnd {
+                        emotion3d_blocked_pad(
+                            shared.dy.base + n0 * dyPlanes * g.output.h * g.output.w, paddedDy.base, max(planes.lowerBound, xEnd) - xEnd,
+                            planes.upperBound - xEnd, Int32(g.output.h), Int32(g.output.w), 0, 2, 0, 2, Int32(samples), Int32(g.outChannels),
+                            Int32(g.output.d), 1)
+                    }
+                }
+                let outputPlanes = samples * g.output.d
+                for first in stride(from: 0, to: outputPlanes, by: chunkPlanes) {
+                    splitRanges(tasks, workers: workers) { _, range in
+                        withUnsafePointer(to: shape) { shape in
+                            emotion3d_blocked_filter(
+                                paddedX.base, paddedDy.base, shared.dw.base, shape, Int32(samples), first, min(first + chunkPlanes, outputPlanes),
+                                range.lowerBound, range.upperBound)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func run(
+        _ view: View, target: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
+        transposed: Bool, scratch given: UnsafeMutableBufferPointer<Float>?
+    ) {
+        let g = self.g, group = groupSize(view), packedFloats = view.packedFloats
+        let groupFloats = group * view.sampleFloats + Int(EMOTION3D_BLOCKED_SLACK)
+        // One worker per core unless the work is too small to split.
+        let workers = g.multiplyAdds >= 1 << 20 ? FastConv3D.workers : 1
+        Scratch.with(given, floats: scratchFloats(transposed ? .backwardData : .forward, workers: workers)) { scratch in
+            let packed = scratch.take(packedFloats), padded = scratch.take(groupFloats)
+            let partials = (0..<workers).map { _ in SendablePointer(scratch.take(Int(EMOTION3D_BLOCKED_PARTIALS))) }
+            emotion3d_blocked_pack(w, packed, Int32(g.outChannels), Int32(g.inChannels), Int32(g.kernel.product), transposed ? 1 : 0)
+            (padded + group * view.sampleFloats).initialize(repeating: 0, count: Int(EMOTION3D_BLOCKED_SLACK))
+            let shape = view.shape
+            let (perTask, blockGroups) = withUnsafePointer(to: shape) {
+                (Int(emotion3d_blocked_samples_per_task($0)), Int(emotion3d_blocked_block_groups($0)))
+            }
+            let blocks = (view.outChannels + 7) / 8
+            let inPlanes = view.inChannels * view.input.d, outPlane = view.output.h * view.output.w
+            let outVolume = view.output.d * outPlane
+            let shared = (
+                target: SendablePointer(target), source: SendableConstPointer(source), padded: SendablePointer(padded),
+                packed: SendableConstPointer(UnsafePointer(packed))
+            )
+            let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
+            for n0 in stride(from: 0, to: g.batch, by: group) {
+                let samples = min(group, g.batch - n0)
+                splitRanges(samples * inPlanes, workers: workers) { _, planes in
+                    emotion3d_blocked_pad(
+                        shared.source.base + n0 * inPlanes * view.input.h * view.input.w, shared.padded.base, planes.lowerBound, planes.upperBound,
+                        Int32(view.input.h), Int32(view.input.w), Int32(view.padding.h), Int32(view.padding.h), Int32(view.padding.w),
+                        Int32(view.padding.w), Int32(samples), Int32(view.inChannels), Int32(view.input.d), 0)
+                }
+                let output = SendablePointer(shared.target.base + n0 * view.outChannels * outVolume)
+                let sampleGroups = (samples + perTask - 1) / perTask
+                splitRanges(sampleGroups * view.output.d * blockGroups, workers: workers) { worker, tasks in
+                    withUnsafePointer(to: shape) { shape in
+                        emotion3d_blocked_forward(
+                            shared.padded.base, shared.packed.base, bias?.base, output.base, shape, Int32(samples), partials[worker].base,
+                            tasks.lowerBound, tasks.upperBound)
+                    }
+                    guard let activation else { return }
+                    for task in tasks {
+                        let plane = task / blockGroups, blockGroup = task % blockGroups
+                        let n0 = plane / view.output.d * perTask, od = plane % view.output.d
+                        let b0 = blocks * blockGroup / blockGroups, b1 = blocks * (blockGroup + 1) / blockGroups
+                        for n in n0..<min(samples, n0 + perTask) {
+                            for o in (b0 * 8)..<min(view.outChannels, b1 * 8) {
+                                let start = output.base + (n * view.outChannels + o) * outVolume + od * outPlane
+                                applyEpilogue(start, start, outPlane, bias: 0, activation)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Triple {
+    /// (d, h, w) as a C `int[3]`.
+    var c: (Int32, Int32, Int32) { (Int32(d), Int32(h), Int32(w)) }
+}
