@@ -35,7 +35,7 @@ void emotion3d_blocked_pad(
     }
 }
 
-void emotion3d_blocked_pack(const float *w, float *packed, int out_channels, int in_channels, int taps, int transposed) {
+void emotion3d_blocked_pack(const float *w, const float *scale, float *packed, int out_channels, int in_channels, int taps, int transposed) {
     // The kernel's own channels: (input, output) of the layer, or (output, input) when transposed.
     const int sources = transposed ? out_channels : in_channels, targets = transposed ? in_channels : out_channels;
     for (int block = 0; block < (targets + 7) / 8; block++)
@@ -44,7 +44,11 @@ void emotion3d_blocked_pack(const float *w, float *packed, int out_channels, int
                 for (int j = 0; j < 8; j++) {
                     const int o = block * 8 + j;
                     float value = 0.0f;
-                    if (o < targets) value = transposed ? w[((long)c * in_channels + o) * taps + (taps - 1 - t)] : w[((long)o * in_channels + c) * taps + t];
+                    if (o < targets) {
+                        const int layer_out = transposed ? c : o;
+                        value = transposed ? w[((long)c * in_channels + o) * taps + (taps - 1 - t)] : w[((long)o * in_channels + c) * taps + t];
+                        if (scale) value *= scale[layer_out];
+                    }
                     packed[(((long)block * sources + c) * taps + t) * 8 + j] = value;
                 }
 }

@@ -92,13 +92,14 @@ __attribute__((target("avx512f"))) void emotion3d_direct_conv16_forward(
     }
 }
 
-void emotion3d_direct_conv16_pack(const float *w, float *packed, int out_channels, int in_channels, int taps) {
+void emotion3d_direct_conv16_pack(const float *w, const float *scale, float *packed, int out_channels, int in_channels, int taps) {
     const int blocks = (out_channels + 15) / 16;
     for (int block = 0; block < blocks; block++)
         for (int c = 0; c < in_channels; c++)
             for (int t = 0; t < taps; t++)
                 for (int j = 0; j < 16; j++) {
                     const int o = block * 16 + j;
-                    packed[((block * in_channels + c) * taps + t) * 16 + j] = o < out_channels ? w[((long)o * in_channels + c) * taps + t] : 0.0f;
+                    packed[((block * in_channels + c) * taps + t) * 16 + j] =
+                        o < out_channels ? w[((long)o * in_channels + c) * taps + t] * (scale ? scale[o] : 1.0f) : 0.0f;
                 }
 }

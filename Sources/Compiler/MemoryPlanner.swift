@@ -199,9 +199,9 @@ public enum MemoryPlanner {
         case let op as Operators.Conv3D:
             return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
         case let op as FusedConvBatchNorm:
-            // Plus the folded weights and bias.
+            // Plus the folded filter scale and bias.
             return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
-                + shapes[1].count + shapes[1][0]
+                + 2 * shapes[1][0]
         case let op as ConvBatchNormActivation:
             // It normalises in place over its output: only the convolution's scratch.
             return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)

@@ -21,9 +21,9 @@ public enum EpilogueActivation: Hashable, Sendable, CustomStringConvertible {
 /// Inputs: `x [N, Cin, D, H, W]`, `weight [Cout, Cin, kD, kH, kW]`, optional conv `bias [Cout]`,
 /// then BatchNorm's `gamma`, `beta`, `running_mean`, `running_var` (each `[Cout]`), then the PReLU
 /// slope `[1]` for `.prelu`. Output as the convolution's. The `Float` kernel folds the
-/// normalisation into the weights and bias (`s = γ/√(var+ε)`, `w' = w·s`, `b' = (b − mean)·s + β`)
-/// and applies the activation in the epilogue that writes the output, so the tensor is written
-/// once. Not differentiable: the compiler emits it for inference graphs only.
+/// normalisation into a filter scale and a bias (`s = γ/√(var+ε)`, `w' = w·s` as the convolution
+/// packs its weights, `b' = (b − mean)·s + β`) and applies the activation in the epilogue that
+/// writes the output, so the tensor is written once. Not differentiable: the compiler emits it for inference graphs only.
 public struct FusedConvBatchNorm: ReferenceOperator {
     public let stride: Triple
     public let padding: Triple
@@ -93,11 +93,11 @@ public struct FusedConvBatchNorm: ReferenceOperator {
         return [y]
     }
 
-    /// Folded weights and bias, one fast convolution with the activation in its epilogue.
+    /// The folded scale and bias, one fast convolution with the activation in its epilogue.
     public func evaluate(_ inputs: [Tensor<Float>], _ context: EvaluationContext) -> [Tensor<Float>] {
         let shapes = inputs.map(\.shape)
         let output = (try? outputShapes(for: shapes))![0]
-        let folded = shapes[1].count + shapes[1][0]
+        let folded = 2 * shapes[1][0]
         var scratch = [Float](repeating: 0, count: folded)
         let y = [Float](unsafeUninitializedCapacity: output.count) { buffer, count in
             withBuffers(inputs) { pointers in
@@ -130,22 +130,22 @@ public struct FusedConvBatchNorm: ReferenceOperator {
 }
 
 extension FusedConvBatchNorm: BufferEvaluable {
-    /// Folds the statistics into weights and bias held at the end of `scratch` (the planner
-    /// reserves them after the convolution's tile), then one fast convolution.
+    /// Folds the statistics into a per-channel filter scale and a bias held at the end of
+    /// `scratch` (the planner reserves them after the convolution's own), which the convolution
+    /// applies as it packs its weights and writes its output: the scaled filter is never written out.
     public func evaluate(
         into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext
     ) {
         let g = ConvGeometry(input: inputShapes[0], weight: inputShapes[1], stride: stride, padding: padding)
-        let s = statisticsStart, cout = g.outChannels, weightCount = inputShapes[1].count, perFilter = weightCount / cout
+        let s = statisticsStart, cout = g.outChannels
         let scratch = scratch!
-        precondition(scratch.count >= weightCount + cout, "fused_conv_batchnorm: scratch too small")
-        // Folded weights [Cout, Cin, kD, kH, kW], then the folded bias [Cout].
-        let weight = scratch.baseAddress! + (scratch.count - weightCount - cout), bias = weight + weightCount
+        precondition(scratch.count >= 2 * cout, "fused_conv_batchnorm: scratch too small")
+        // The filter scale [Cout], then the folded bias [Cout].
+        let scale = scratch.baseAddress! + (scratch.count - 2 * cout), bias = scale + cout
         for o in 0..<cout {
-            let scale = inputs[s][o] / (inputs[s + 3][o] + Float(epsilon)).squareRoot()
-            for k in 0..<perFilter { weight[o * perFilter + k] = inputs[1][o * perFilter + k] * scale }
-            bias[o] = ((hasBias ? inputs[2][o] : 0) - inputs[s + 2][o]) * scale + inputs[s + 1][o]
+            scale[o] = inputs[s][o] / (inputs[s + 3][o] + Float(epsilon)).squareRoot()
+            bias[o] = ((hasBias ? inputs[2][o] : 0) - inputs[s + 2][o]) * scale[o] + inputs[s + 1][o]
         }
         let kind: ActivationKind? =
             switch activation {
@@ -153,8 +153,9 @@ extension FusedConvBatchNorm: BufferEvaluable {
             case let .function(kind): kind
             case .prelu: .leakyRelu(slope: Double(inputs[inputCount - 1][0]))
             }
-        let convolutionScratch = UnsafeMutableBufferPointer(rebasing: scratch[..<(scratch.count - weightCount - cout)])
+        let convolutionScratch = UnsafeMutableBufferPointer(rebasing: scratch[..<(scratch.count - 2 * cout)])
         convolutionForward(
-            g, outputs[0].baseAddress!, inputs[0].baseAddress!, weight, ConvEpilogue(bias: bias, activation: kind), scratch: convolutionScratch)
+            g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: kind, scale: scale),
+            scratch: convolutionScratch)
     }
 }

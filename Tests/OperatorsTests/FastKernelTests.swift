@@ -205,6 +205,40 @@ struct FastKernelTests {
         }
     }
 
+    @Test("every forward kernel applies a per-channel filter scale (folded BatchNorm) exactly as if the filter were scaled")
+    func filterScale() {
+        func check(_ x: Shape, _ w: Shape, _ kernels: [(String, (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, ConvEpilogue) -> Void)]) {
+            var generator = SeededGenerator(seed: 41)
+            let xs = SampleInput.uniform(x).draw(&generator).converted(to: Float.self).scalars
+            let ws = SampleInput.uniform(w).draw(&generator).converted(to: Float.self).scalars
+            let factors = SampleInput.uniform([w[0]]).draw(&generator).converted(to: Float.self).scalars
+            let perFilter = w.count / w[0]
+            let scaled = ws.indices.map { ws[$0] * factors[$0 / perFilter] }
+            let bias = [Float](repeating: 0.25, count: w[0])
+            let g = ConvGeometry(input: x, weight: w, stride: Triple(1), padding: Triple(1))
+            for (name, kernel) in kernels {
+                var byScale = [Float](repeating: .nan, count: g.batch * g.outChannels * g.output.product), byFilter = byScale
+                bias.withUnsafeBufferPointer { b in
+                    factors.withUnsafeBufferPointer { f in
+                        kernel(&byScale, xs, ws, ConvEpilogue(bias: b.baseAddress, activation: .relu, scale: f.baseAddress))
+                        kernel(&byFilter, xs, scaled, ConvEpilogue(bias: b.baseAddress, activation: .relu))
+                    }
+                }
+                #expect(byScale == byFilter, "\(name)")
+            }
+        }
+        let g = ConvGeometry(input: [2, 16, 3, 8, 8], weight: [24, 16, 3, 3, 3], stride: Triple(1), padding: Triple(1))
+        var kernels: [(String, (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, ConvEpilogue) -> Void)] = [
+            ("vol2col + sgemm", { FastConv3D(g).forward($0, $1, $2, $3) }),
+            ("direct", { DirectConv3D(g)!.forward($0, $1, $2, $3) }),
+            ("Winograd", { WinogradConv3D(g)!.forward($0, $1, $2, $3) }),
+        ]
+        if let blocked = BlockedConv3D(g) { kernels.append(("blocked", { blocked.forward($0, $1, $2, $3) })) }
+        check([2, 16, 3, 8, 8], [24, 16, 3, 3, 3], kernels)
+        let first = ConvGeometry(input: [2, 3, 3, 8, 20], weight: [20, 3, 3, 3, 3], stride: Triple(1), padding: Triple(1))
+        if let direct16 = DirectConv16(first) { check([2, 3, 3, 8, 20], [20, 3, 3, 3, 3], [("16-lane direct", { direct16.forward($0, $1, $2, $3) })]) }
+    }
+
     @Test("useful multiply-adds skip padding taps")
     func usefulWork() {
         // 1 frame, temporal kernel 3, padding 1: only the middle depth tap reads the input.

@@ -24,7 +24,8 @@ void emotion3d_blocked_pad(
 /// Packs weights `[Cout, Cin, taps]` as `[ceil(Cout / 8)][Cin][taps][8]` (zero filters pad the
 /// last block). `transposed`: the data gradient's filter, flipped, with the roles of the channels
 /// swapped: `[ceil(Cin / 8)][Cout][taps][8]`, `w[o][c][taps - 1 - t]` at `[c / 8][o][t][c % 8]`.
-void emotion3d_blocked_pack(const float *w, float *packed, int out_channels, int in_channels, int taps, int transposed);
+/// Each layer output channel's filter times `scale[o]` unless `scale` is NULL.
+void emotion3d_blocked_pack(const float *w, const float *scale, float *packed, int out_channels, int in_channels, int taps, int transposed);
 
 /// Samples a task of `emotion3d_blocked_forward` covers for this shape: 3 on planes of at most 16
 /// outputs (one vector each), else 1.

@@ -11,8 +11,9 @@ struct emotion3d_conv_shape {
     int input[3], output[3], kernel[3], padding[3];
 };
 
-/// Packs weights `[Cout, Cin, taps]` as `[ceil(Cout/16), Cin, taps, 16]` (zero filters pad the last block).
-void emotion3d_direct_conv16_pack(const float *w, float *packed, int out_channels, int in_channels, int taps);
+/// Packs weights `[Cout, Cin, taps]` as `[ceil(Cout/16), Cin, taps, 16]` (zero filters pad the last
+/// block), each output channel's filter times `scale[o]` unless `scale` is NULL.
+void emotion3d_direct_conv16_pack(const float *w, const float *scale, float *packed, int out_channels, int in_channels, int taps);
 
 /// `y [N, Cout, D', H', W'] = conv(x [N, Cin, D, H, W], w) (+ bias [Cout])` for tasks
 /// `first..<last`, task = sample × D' + output depth plane; `packed` from

@@ -177,7 +177,7 @@ struct BlockedConv3D {
         Scratch.with(given, floats: scratchFloats(transposed ? .backwardData : .forward, workers: workers)) { scratch in
             let packed = scratch.take(packedFloats), padded = scratch.take(groupFloats)
             let partials = (0..<workers).map { _ in SendablePointer(scratch.take(Int(EMOTION3D_BLOCKED_PARTIALS))) }
-            emotion3d_blocked_pack(w, packed, Int32(g.outChannels), Int32(g.inChannels), Int32(g.kernel.product), transposed ? 1 : 0)
+            emotion3d_blocked_pack(w, epilogue.scale, packed, Int32(g.outChannels), Int32(g.inChannels), Int32(g.kernel.product), transposed ? 1 : 0)
             (padded + group * view.sampleFloats).initialize(repeating: 0, count: Int(EMOTION3D_BLOCKED_SLACK))
             let shape = view.shape
             let (perTask, blockGroups) = withUnsafePointer(to: shape) {

@@ -29,7 +29,7 @@ struct DirectConv16 {
         let g = self.g
         Scratch.with(given, floats: scratchFloats) { scratch in
             let packed = scratch.take(scratchFloats)
-            emotion3d_direct_conv16_pack(w, packed, Int32(g.outChannels), Int32(g.inChannels), Int32(g.kernel.product))
+            emotion3d_direct_conv16_pack(w, epilogue.scale, packed, Int32(g.outChannels), Int32(g.inChannels), Int32(g.kernel.product))
             let shape = emotion3d_conv_shape(
                 in_channels: Int32(g.inChannels), out_channels: Int32(g.outChannels), input: g.input.c, output: g.output.c, kernel: g.kernel.c,
                 padding: g.padding.c)

@@ -57,8 +57,9 @@ struct DirectConv3D {
         let packed = scratch.take(outBlocks * cin * taps * 4)
         packed.update(repeating: 0, count: outBlocks * cin * taps * 4)
         for o in 0..<cout {
+            let factor = epilogue.scale?[o] ?? 1
             for i in 0..<cin {
-                for t in 0..<taps { packed[((o / 4 * cin + i) * taps + t) * 4 + o % 4] = w[(o * cin + i) * taps + t] }
+                for t in 0..<taps { packed[((o / 4 * cin + i) * taps + t) * 4 + o % 4] = w[(o * cin + i) * taps + t] * factor }
             }
         }
         let tasks = g.batch * outBlocks * g.output.d

@@ -8,6 +8,9 @@ struct ConvEpilogue: @unchecked Sendable {
     /// `[Cout]`, or nil.
     var bias: UnsafePointer<Float>?
     var activation: ActivationKind?
+    /// `[Cout]`, or nil: each output channel's filter is multiplied by it (a BatchNorm folded into
+    /// the convolution), as the kernels pack their weights, so the scaled filter is never written out.
+    var scale: UnsafePointer<Float>? = nil
 }
 
 /// The fast single-precision 3D convolution: vol2col + sgemm, tiled.
@@ -65,16 +68,25 @@ struct FastConv3D {
 
     /// `[Cout, Cin, kD, kH, kW]` → `[Cout, kD, Cin, kH, kW]` for depth taps `taps` (or back with
     /// `inverse`, all taps). Runs of `kH·kW` (9) floats are copied by a loop: a memmove call per run
-    /// cost more than the copy (786 432 runs on the 512-channel layers).
-    func permuteWeights(_ target: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, inverse: Bool = false, taps: Range<Int>? = nil) {
+    /// cost more than the copy (786 432 runs on the 512-channel layers). `scale`: a factor per
+    /// output channel (`ConvEpilogue.scale`).
+    func permuteWeights(
+        _ target: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, inverse: Bool = false, taps: Range<Int>? = nil,
+        scale: UnsafePointer<Float>? = nil
+    ) {
         let cin = g.inChannels, kd = g.kernel.d, kk = self.kk
         let taps = inverse ? 0..<kd : taps ?? 0..<kd
         for o in 0..<g.outChannels {
+            let factor = scale?[o] ?? 1
             for i in 0..<cin {
                 for a in taps {
                     let standard = ((o * cin + i) * kd + a) * kk, permuted = ((o * kd + a) * cin + i) * kk
                     let (to, from) = inverse ? (target + standard, source + permuted) : (target + permuted, source + standard)
-                    for t in 0..<kk { to[t] = from[t] }
+                    if scale == nil {
+                        for t in 0..<kk { to[t] = from[t] }
+                    } else {
+                        for t in 0..<kk { to[t] = from[t] * factor }
+                    }
                 }
             }
         }
@@ -278,7 +290,7 @@ struct FastConv3D {
     ) {
         let cout = g.outChannels, cin = g.inChannels, kk = self.kk, kFull = self.kFull, outPlane = self.outPlane
         let permuted = scratch.take(cout * kFull)
-        permuteWeights(permuted, w, taps: g.usedTaps)
+        permuteWeights(permuted, w, taps: g.usedTaps, scale: epilogue.scale)
         let shared = (y: SendablePointer(y), x: SendableConstPointer(x), w: SendableConstPointer(UnsafePointer(permuted)))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
         let buffers = workerTiles(&scratch, lists.count), parts = gemmWorkers(lists)

@@ -152,7 +152,7 @@ struct WinogradConv3D {
         let shared = (y: SendablePointer(y), x: SendableConstPointer(x))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
         run(.forward, scratch: scratch) { buffers, workers in
-            transformWeights(buffers.weights, w, workers: workers)
+            transformWeights(buffers.weights, w, scale: epilogue.scale, workers: workers)
             for (n0, count) in groups {
                 let cols = count * tilePlane
                 transformFrames(buffers, shared.x, n0: n0, count: count, workers: workers)
@@ -247,19 +247,20 @@ struct WinogradConv3D {
 
     /// `U_ξ [Cout, kD·Cin]` (tap-major columns) `= G g Gᵀ` for every 3×3 filter `g` of the used
     /// taps, 8 input channels at a time (their filters are 9·kD floats apart; their transforms
-    /// land side by side in each `U_ξ`).
-    private func transformWeights(_ u: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>, workers: Int) {
+    /// land side by side in each `U_ξ`). `scale`: a factor per output channel (`ConvEpilogue.scale`).
+    private func transformWeights(_ u: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>, scale: UnsafePointer<Float>? = nil, workers: Int) {
         let cout = g.outChannels, cin = g.inChannels, kd = g.kernel.d, kFull = self.kFull, taps = g.usedTaps
-        let target = SendablePointer(u), source = SendableConstPointer(w)
+        let target = SendablePointer(u), source = SendableConstPointer(w), factors = scale.map { SendableConstPointer($0) }
         splitRanges(cout, workers: workers) { _, outputs in
             for o in outputs {
+                let factor = factors?.base[o] ?? 1
                 for a in taps {
                     for c0 in stride(from: 0, to: cin, by: 8) {
                         let count = min(8, cin - c0), f = source.base + ((o * cin + c0) * kd + a) * 9
                         func tap(_ k: Int) -> SIMD8<Float> {
                             var v = SIMD8<Float>.zero
                             for l in 0..<count { v[l] = f[l * kd * 9 + k] }
-                            return v
+                            return v * factor
                         }
                         // G · g (4×3), column by column, then · Gᵀ row by row.
                         let p = gTransform(tap(0), tap(3), tap(6)), q = gTransform(tap(1), tap(4), tap(7)), r = gTransform(tap(2), tap(5), tap(8))
