@@ -31,14 +31,15 @@ struct BlockedConv3D {
     /// 93 and 87), level at 64 (12×12: 120 against 117), behind for 128 on 6×6 (101 against 120)
     /// and on every full-size layer, where Winograd does 2.25× fewer multiply-adds on large planes
     /// (56×56: 154–167 against 214–259) and repacking 512 × 512 filters each call dominates the
-    /// 7×7 layers (12–39 against 33–76). Its filter gradient wins only on the first layer (3
-    /// input channels: small network 77 against vol2col + sgemm's 45, full size at batch 4 100
-    /// against 88); from 16 channels on, sgemm's and Winograd's products are as fast or faster
-    /// (small 24×24: 108 both; 12×12: 74–97 against 79–137; full size: 22–146 against 40–427).
+    /// 7×7 layers (12–39 against 33–76). Its filter gradient wins on the first layer (3 input
+    /// channels: small network 77–103 against vol2col + sgemm's 45–63, full size at batch 4 100
+    /// against 88) and on 16 (small 24×24: 140–156 against Winograd's 112–115 in two runs, level
+    /// at 108 in a third); from 32 channels on sgemm's and Winograd's products are as fast or
+    /// faster (12×12: 74–105 against 79–137; full size: 22–146 against 40–427).
     /// Under 2^28 multiply-adds the shape rule stays (the main job's network, whose results
     /// would move in the last bits).
     func competes(_ pass: ConvPass) -> Bool {
-        if pass == .backwardFilter { return filterApplies && g.inChannels <= 4 && g.multiplyAdds >= 1 << 28 }
+        if pass == .backwardFilter { return filterApplies && g.inChannels <= 16 && g.multiplyAdds >= 1 << 28 }
         return (8...32).contains(g.inChannels) && g.outChannels >= 8 && g.multiplyAdds >= 1 << 28
     }
 
