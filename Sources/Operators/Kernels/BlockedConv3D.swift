@@ -36,8 +36,8 @@ struct BlockedConv3D {
     /// against 88) and on 16 (small 24×24: 140–156 against Winograd's 112–115 in two runs, level
     /// at 108 in a third); from 32 channels on sgemm's and Winograd's products are as fast or
     /// faster (12×12: 74–105 against 79–137; full size: 22–146 against 40–427).
-    /// Under 2^28 multiply-adds the shape rule stays (the main job's network, whose results
-    /// would move in the last bits).
+    /// Under 2^28 multiply-adds the shape rule stays: most of the main job's network (its second
+    /// convolution reaches 2^28 at batch 30 only with temporal size 7 or 9).
     func competes(_ pass: ConvPass) -> Bool {
         if pass == .backwardFilter { return filterApplies && g.inChannels <= 16 && g.multiplyAdds >= 1 << 28 }
         return (8...32).contains(g.inChannels) && g.outChannels >= 8 && g.multiplyAdds >= 1 << 28
