@@ -224,11 +224,11 @@ struct Bench: ParsableCommand {
                 (.backwardFilter, Conv3DBackwardFilter(stride: conv.stride, padding: conv.padding, weightShape: w), [dys, xs]),
             ]
             let label = "\(node.scope.padding(toLength: 12, withPad: " ", startingAt: 0)) \(x.description.padding(toLength: 23, withPad: " ", startingAt: 0)) \(w.description.padding(toLength: 21, withPad: " ", startingAt: 0))"
+            let rates = compareAlgorithms ? compare(label, passes, x: x, w: w, conv: conv, flops: flops) : passes.map { rate($0.1, $0.2, $0.0) }
             if compareAlgorithms {
-                compare(label, passes, x: x, w: w, conv: conv, flops: flops)
+                rows.append(LayerRow(layer: node.scope, input: x.dims, weight: w.dims, forward: rates[0], backwardData: rates[1], backwardFilter: rates[2]))
                 continue
             }
-            let rates = passes.map { rate($0.1, $0.2, $0.0) }
             let (forward, data, filter) = (rates[0], rates[1], rates[2])
             func cell(_ value: Double) -> String { String(format: "%6.1f (%3.0f%%)", value, 100 * value / peak) }
             print("\(label) \(cell(forward))     \(cell(data))     \(cell(filter))")
@@ -241,9 +241,12 @@ struct Bench: ParsableCommand {
 extension Bench {
     /// One layer's line of `--compare-algorithms`: per pass, the GFLOP/s of every algorithm that
     /// applies and of the rules' choice, each the fastest over `max(repeats, 3)` rounds that
-    /// alternate the algorithms, so that a slow phase of a shared machine hits them all.
-    func compare(_ label: String, _ passes: [(ConvPass, any BufferEvaluable, [Tensor<Float>])], x: Shape, w: Shape, conv: Operators.Conv3D, flops: Double) {
-        var cells: [String] = []
+    /// alternate the algorithms, so that a slow phase of a shared machine hits them all. Returns
+    /// the rules' rates per pass (the JSON's layer rows).
+    func compare(
+        _ label: String, _ passes: [(ConvPass, any BufferEvaluable, [Tensor<Float>])], x: Shape, w: Shape, conv: Operators.Conv3D, flops: Double
+    ) -> [Double] {
+        var cells: [String] = [], ruleRates: [Double] = []
         for (pass, op, inputs) in passes {
             let names: [String?] = [nil] + ConvAlgorithm.available(input: x, weight: w, stride: conv.stride, padding: conv.padding, pass: pass)
             var best = [Double](repeating: 0, count: names.count)
@@ -256,8 +259,10 @@ extension Bench {
                 }
             }
             cells.append(zip(names, best).map { String(format: "%@ %.0f", $0 ?? "rule", $1) }.joined(separator: " "))
+            ruleRates.append(best[0])
         }
         print("\(label) forward: \(cells[0]) | data: \(cells[1]) | filter: \(cells[2])")
+        return ruleRates
     }
 }
 

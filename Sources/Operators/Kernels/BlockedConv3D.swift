@@ -5,9 +5,11 @@ import GraphCore
 /// (`Sources/CKernels/blocked_conv.c`, AVX-512): inputs are copied with their height and width
 /// padding, outputs are numbered along the padded width so that 16 of them read one unaligned
 /// load per tap whatever the plane's width, and a tile keeps 8 output channels × 48 outputs (16
-/// of each of 3 samples on planes of ≤ 16 outputs) in registers. The data gradient is the same kernel on the padded output gradient with the
-/// flipped, transposed filter. It suits the small planes (24² down to 3²) and channel counts
-/// (16–128) where Winograd's 16 products per plane are too small for sgemm to run at speed.
+/// of each of 3 samples on planes of ≤ 16 outputs) in registers. The data gradient is the same
+/// kernel on the padded output gradient with the flipped, transposed filter; the filter gradient
+/// (3 × 3 kernels) keeps 3 output channels × 9 taps of sums in registers over chunks of planes. It
+/// suits layers with few input channels (3–32) on small planes, where Winograd's 16 products per
+/// plane are too small for sgemm to run at speed (`competes`).
 struct BlockedConv3D {
     let g: ConvGeometry
 
