@@ -107,28 +107,32 @@ __attribute__((target("avx512f"), always_inline)) static inline void accumulate(
         for (int o = 0; o < 8; o++) _mm512_storeu_ps(partial + (v * 8 + o) * 16, acc[v][o]);
 }
 
-// Stores a tile's sums (V × 8 vectors, output channels from `o0`) with bias: vector v's outputs
-// are positions `p[v]…` of the plane whose output (channel o0) starts at `y[v]`.
-__attribute__((target("avx512f"))) static void store(
-    int V, const struct geometry *g, const float *partial, float *const *y, const long *p, const float *bias, int o0) {
-    for (int v = 0; v < V; v++) {
-        // Lanes on real outputs: inside the plane, and in a column below W'.
-        unsigned mask = 0;
-        long start = -1;
-        for (int l = 0; l < 16; l++) {
-            const long q = p[v] + l;
-            if (q < g->outputs && q % g->wp < g->out_w) {
-                mask |= 1u << l;
-                if (start < 0) start = (q / g->wp) * g->out_w + q % g->wp;
-            }
+// The lanes of the 16 outputs from position `p` that are real outputs (inside the plane, in a
+// column below W'), and the first one's index in the output plane.
+static void real_lanes(const struct geometry *g, long p, unsigned *mask, long *start) {
+    *mask = 0;
+    *start = -1;
+    for (int l = 0; l < 16; l++) {
+        const long q = p + l;
+        if (q < g->outputs && q % g->wp < g->out_w) {
+            *mask |= 1u << l;
+            if (*start < 0) *start = (q / g->wp) * g->out_w + q % g->wp;
         }
-        if (!mask) continue;
+    }
+}
+
+// Stores a tile's sums (V × 8 vectors, output channels from `o0`) with bias: vector v's real
+// lanes (`mask[v]`, from `real_lanes`) go to `y[v] + start[v]`, `y[v]` the output of channel o0.
+__attribute__((target("avx512f"))) static void store(
+    int V, const struct geometry *g, const float *partial, float *const *y, const unsigned *mask, const long *start, const float *bias, int o0) {
+    for (int v = 0; v < V; v++) {
+        if (!mask[v]) continue;
         for (int o = 0; o < 8 && o0 + o < g->cout; o++) {
             __m512 value = _mm512_loadu_ps(partial + (v * 8 + o) * 16);
             if (bias) value = _mm512_add_ps(value, _mm512_set1_ps(bias[o0 + o]));
-            float *target = y[v] + (long)o * g->out_volume + start;
-            if (mask == 0xFFFFu) _mm512_storeu_ps(target, value);
-            else _mm512_mask_compressstoreu_ps(target, (__mmask16)mask, value);
+            float *target = y[v] + (long)o * g->out_volume + start[v];
+            if (mask[v] == 0xFFFFu) _mm512_storeu_ps(target, value);
+            else _mm512_mask_compressstoreu_ps(target, (__mmask16)mask[v], value);
         }
     }
 }
@@ -164,12 +168,17 @@ __attribute__((target("avx512f"))) static void run_tiles(
             }
         }
     }
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count; i++) {
+        // Which lanes are real outputs depends on the positions only: once per tile, for every block.
+        unsigned mask[3];
+        long start[3];
+        for (int v = 0; v < tiles[i].vectors; v++) real_lanes(g, tiles[i].p[v], &mask[v], &start[v]);
         for (int b = b0; b < b1; b++) {
             float *out[3];
             for (int v = 0; v < tiles[i].vectors; v++) out[v] = tiles[i].y[v] + (long)b * 8 * g->out_volume;
-            store(tiles[i].vectors, g, partials + ((long)i * span + b - b0) * TILE_FLOATS, out, tiles[i].p, bias, b * 8);
+            store(tiles[i].vectors, g, partials + ((long)i * span + b - b0) * TILE_FLOATS, out, mask, start, bias, b * 8);
         }
+    }
 }
 
 int emotion3d_blocked_block_groups(const struct emotion3d_conv_shape *s) {
@@ -263,34 +272,33 @@ __attribute__((target("avx512f"))) void emotion3d_blocked_forward(
 // Output channels per filter gradient task: 3 × 9 sums in 27 registers, with 3 of dy and 1 of x.
 #define OF 3
 
+// Adds dy[o] × x at the 9 tap offsets, for 16 positions, to `acc` (9 per channel).
+__attribute__((target("avx512f"), always_inline)) static inline void filter_step(const __m512 *d, const float *x, long wp, __m512 *acc) {
+#pragma clang loop unroll(full)
+    for (int t = 0; t < 9; t++) {
+        const __m512 v = _mm512_loadu_ps(x + (t / 3) * wp + t % 3);
+#pragma clang loop unroll(full)
+        for (int o = 0; o < OF; o++) acc[o * 9 + t] = _mm512_fmadd_ps(d[o], v, acc[o * 9 + t]);
+    }
+}
+
 // Adds Σ over `count` positions of dy[o] × x at the 9 tap offsets to `acc` (9 per channel).
 __attribute__((target("avx512f"), always_inline)) static inline void filter_range(
     const float *const *dy, const float *x, long count, long wp, __m512 *acc) {
     long p = 0;
+    __m512 d[OF];
     for (; p + 16 <= count; p += 16) {
-        __m512 d[OF];
 #pragma clang loop unroll(full)
         for (int o = 0; o < OF; o++) d[o] = _mm512_loadu_ps(dy[o] + p);
-#pragma clang loop unroll(full)
-        for (int t = 0; t < 9; t++) {
-            const __m512 v = _mm512_loadu_ps(x + p + (t / 3) * wp + t % 3);
-#pragma clang loop unroll(full)
-            for (int o = 0; o < OF; o++) acc[o * 9 + t] = _mm512_fmadd_ps(d[o], v, acc[o * 9 + t]);
-        }
+        filter_step(d, x + p, wp, acc);
     }
     if (p < count) {
         // The last positions: dy past them reads as 0, so the input there (finite: padding, the
         // next plane or the zero slack) adds nothing.
         const __mmask16 mask = (__mmask16)((1u << (count - p)) - 1u);
-        __m512 d[OF];
 #pragma clang loop unroll(full)
         for (int o = 0; o < OF; o++) d[o] = _mm512_maskz_loadu_ps(mask, dy[o] + p);
-#pragma clang loop unroll(full)
-        for (int t = 0; t < 9; t++) {
-            const __m512 v = _mm512_loadu_ps(x + p + (t / 3) * wp + t % 3);
-#pragma clang loop unroll(full)
-            for (int o = 0; o < OF; o++) acc[o * 9 + t] = _mm512_fmadd_ps(d[o], v, acc[o * 9 + t]);
-        }
+        filter_step(d, x + p, wp, acc);
     }
 }
 

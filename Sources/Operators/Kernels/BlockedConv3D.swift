@@ -83,6 +83,13 @@ struct BlockedConv3D {
     /// Whether the filter gradient kernel computes this geometry: 3 × 3 in height and width.
     var filterApplies: Bool { g.kernel.h == 3 && g.kernel.w == 3 }
 
+    /// Whether this kernel computes `pass` (the forward and data gradient for every geometry it
+    /// accepts, the filter gradient for 3 × 3 kernels).
+    func applies(_ pass: ConvPass) -> Bool { pass != .backwardFilter || filterApplies }
+
+    /// One worker per core unless the work is too small to split.
+    private var workers: Int { g.multiplyAdds >= 1 << 20 ? FastConv3D.workers : 1 }
+
     /// Floats of a plane of the filter gradient's padded input and output gradient: (H' + 2) × (W' + 2).
     private var filterPlane: Int { (g.output.h + 2) * (g.output.w + 2) }
     /// Samples padded at once by the filter gradient.
@@ -127,12 +134,12 @@ struct BlockedConv3D {
         precondition(filterApplies, "BlockedConv3D.backwardFilter needs a 3 × 3 kernel in height and width")
         let g = self.g, group = filterGroup, plane = filterPlane
         let inputFloats = filterInputFloats, gradientFloats = filterGradientFloats, slack = Int(EMOTION3D_BLOCKED_SLACK)
-        let workers = g.multiplyAdds >= 1 << 20 ? FastConv3D.workers : 1
+        let workers = self.workers
         dw.initialize(repeating: 0, count: g.outChannels * g.inChannels * g.kernel.product)
         Scratch.with(given, floats: scratchFloats(.backwardFilter)) { scratch in
             let paddedX = SendablePointer(scratch.take(inputFloats)), paddedDy = SendablePointer(scratch.take(gradientFloats))
             let shared = (dw: SendablePointer(dw), dy: SendableConstPointer(dy), x: SendableConstPointer(x))
-            let shape = View(inChannels: g.inChannels, outChannels: g.outChannels, input: g.input, output: g.output, kernel: g.kernel, padding: g.padding).shape
+            let shape = view(.forward).shape
             let xPlanes = g.inChannels * g.input.d, dyPlanes = g.outChannels * g.output.d
             let chunkPlanes = max(1, (1 << 18) / ((g.inChannels + g.outChannels) * plane))
             let tasks = (g.outChannels + 2) / 3 * g.inChannels
@@ -175,8 +182,7 @@ struct BlockedConv3D {
     ) {
         let g = self.g, group = groupSize(view), packedFloats = view.packedFloats
         let groupFloats = group * view.sampleFloats + Int(EMOTION3D_BLOCKED_SLACK)
-        // One worker per core unless the work is too small to split.
-        let workers = g.multiplyAdds >= 1 << 20 ? FastConv3D.workers : 1
+        let workers = self.workers
         Scratch.with(given, floats: scratchFloats(transposed ? .backwardData : .forward, workers: workers)) { scratch in
             let packed = scratch.take(packedFloats), padded = scratch.take(groupFloats)
             let partials = (0..<workers).map { _ in SendablePointer(scratch.take(Int(EMOTION3D_BLOCKED_PARTIALS))) }

@@ -243,13 +243,13 @@ public enum ConvAlgorithm: Sendable {
         case .backwardFilter: break
         }
         if WinogradConv3D(g) != nil { names.append("winograd") }
-        if let blocked = BlockedConv3D(g), pass != .backwardFilter || blocked.filterApplies { names.append("blocked") }
+        if BlockedConv3D(g)?.applies(pass) == true { names.append("blocked") }
         return names
     }
 
     /// The blocked 16-lane direct kernel where it runs for `pass` of `g`: forced, or by its rule.
     static func blocked(_ g: ConvGeometry, _ pass: ConvPass) -> BlockedConv3D? {
-        guard let kernel = BlockedConv3D(g), pass != .backwardFilter || kernel.filterApplies else { return nil }
+        guard let kernel = BlockedConv3D(g), kernel.applies(pass) else { return nil }
         if let forced { return forced == .blocked ? kernel : nil }
         return kernel.competes(pass) ? kernel : nil
     }
@@ -272,14 +272,14 @@ public enum ConvAlgorithm: Sendable {
     /// The algorithms that may run for `g` when both apply: the rule's or the forced one, or both
     /// when choosing by timing.
     static func candidates(_ g: ConvGeometry, backward: Bool) -> [ConvAlgorithm] {
-        if let forced, forced != .winograd && forced != .blocked { return [forced] }
+        if let forced, forced == .direct || forced == .gemm { return [forced] }
         return mode == "auto" ? [.direct, .gemm] : [preferred(g, backward: backward)]
     }
 
     /// The cached choice, or times `direct` and `gemm` (each computes the full result) and keeps the
     /// faster, whose result the output then holds.
     static func choose(_ g: ConvGeometry, backward: Bool, direct: () -> Void, gemm: () -> Void) {
-        if let forced, forced != .winograd && forced != .blocked { return forced == .direct ? direct() : gemm() }
+        if let forced, forced == .direct || forced == .gemm { return forced == .direct ? direct() : gemm() }
         if mode != "auto" { return preferred(g, backward: backward) == .direct ? direct() : gemm() }
         let key = Key(input: [g.batch, g.inChannels, g.input.d, g.input.h, g.input.w], weight: [g.outChannels, g.kernel.d, g.kernel.h, g.kernel.w],
             padding: g.padding.array, backward: backward)
