@@ -45,6 +45,19 @@ public enum ActivationKind: Hashable, Sendable, Codable, CustomStringConvertible
     }
 }
 
+extension Optional where Wrapped == ActivationKind {
+    /// The slope at and below 0 of an activation that is the identity above 0 and linear below
+    /// (none, ReLU, leaky ReLU), so kernels can apply it with vector selects; nil for the others.
+    var slopeBelowZero: Float? {
+        switch self {
+        case nil: 1
+        case .relu?: 0
+        case let .leakyRelu(slope)?: Float(slope)
+        default: nil
+        }
+    }
+}
+
 /// Mish and its derivatives. Orders 0 and 1 have closed forms (the training path); higher orders
 /// (needed only by gradient checks of gradients) come from a truncated Taylor series of
 /// mish(x + ε) = (x + ε) · q(x + ε), with q = (e²ᵘ + 2eᵘ) / (e²ᵘ + 2eᵘ + 2) = tanh(softplus(u)).

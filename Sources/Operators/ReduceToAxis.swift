@@ -43,6 +43,9 @@ public struct ReduceToAxis: ReferenceOperator {
     static let samples = [
         OperatorSample("channels of 5D", ReduceToAxis(axis: 1, scale: 0.5), [.uniform([2, 3, 2, 2, 3])]),
         OperatorSample("rows", ReduceToAxis(axis: 0), [.uniform([4, 3])]),
+        // Rows of whole 32-element steps and a tail (the Float kernel's vector path).
+        OperatorSample("channels, rows of 77", ReduceToAxis(axis: 1), [.uniform([2, 3, 7, 11])]),
+        OperatorSample("rows of 70", ReduceToAxis(axis: 0, scale: 2), [.uniform([3, 70])]),
     ]
 }
 
@@ -56,17 +59,31 @@ extension ReduceToAxis: BufferEvaluable {
     ) {
         let shape = inputShapes[0], channels = shape[axis]
         let inner = shape.dims[(axis + 1)...].reduce(1, *), outer = shape.dims[..<axis].reduce(1, *)
-        let sums = outputs[0].baseAddress!, x = inputs[0].baseAddress!
-        sums.update(repeating: 0, count: channels)
-        for n in 0..<outer {
-            for c in 0..<channels {
-                let base = (n * channels + c) * inner
-                var sum: Float = 0
-                for k in 0..<inner { sum += x[base + k] }
-                sums[c] += sum
+        let sums = SendablePointer(outputs[0].baseAddress!), x = SendableConstPointer(inputs[0].baseAddress!), s = Float(scale)
+        // One task per channel, its rows summed in four 8-lane vectors: a serial Float chain per
+        // row took 4 cycles per element (the conv bias gradients, 3.8 % of the small training step).
+        parallelFor(channels, work: shape.count) { c in
+            typealias V = SIMD8<Float>
+            var total: Float = 0
+            for n in 0..<outer {
+                let row = x.base + (n * channels + c) * inner
+                var a = V(), b = V(), d = V(), e = V(), k = 0
+                while k + 32 <= inner {
+                    let raw = UnsafeRawPointer(row + k)
+                    a += raw.loadUnaligned(as: V.self)
+                    b += raw.loadUnaligned(fromByteOffset: 32, as: V.self)
+                    d += raw.loadUnaligned(fromByteOffset: 64, as: V.self)
+                    e += raw.loadUnaligned(fromByteOffset: 96, as: V.self)
+                    k += 32
+                }
+                var tail: Float = 0
+                while k < inner {
+                    tail += row[k]
+                    k += 1
+                }
+                total += ((a + b) + (d + e)).sum() + tail
             }
+            sums.base[c] = total * s
         }
-        let s = Float(scale)
-        for c in 0..<channels { sums[c] *= s }
     }
 }
