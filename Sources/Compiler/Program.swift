@@ -35,11 +35,14 @@ public final class Program {
         let inputShapes: [Shape]
         let outputShapes: [Shape]
         let scratch: UnsafeMutableBufferPointer<Float>?
+        let prepared: PreparedWeights?
     }
 
     /// Buffer of every leaf, by leaf name.
     private let leafBuffers: [String: UnsafeMutableBufferPointer<Float>]
     private let leafShapes: [String: Shape]
+    /// Parameter and state leaves: loading one empties every node's prepared weights.
+    private let constantLeaves: Set<String>
     /// Input leaves the outputs and updates depend on: each run must bind them.
     private let requiredInputs: [String]
     private let steps: [Step]
@@ -76,22 +79,32 @@ public final class Program {
             if let value = buffer.value { located[value] = memory } else { scratchOf[buffer.first] = memory }
         }
 
+        // A kernel may keep what it derives from inputs that change only through `load`: parameters
+        // and states that no update of this program writes (an inference program's weights).
+        let updated = Set(graph.stateUpdates.map(\.target))
+        func constant(_ value: Value) -> Bool {
+            guard let leaf = graph.nodes[value.node].op as? Leaf else { return false }
+            return leaf.kind != .input && !updated.contains(value)
+        }
         var steps: [Step] = [], required: [String] = []
         for (index, node) in graph.nodes.enumerated() {
             if node.op is Leaf { continue }
             // Nodes the outputs and updates do not need have no planned buffer.
             guard located[Value(node: index)] != nil else { continue }
+            let buffered = node.op as? any BufferEvaluable, preparedFrom = buffered?.preparedFrom ?? []
             steps.append(
                 Step(
-                    node: index, op: node.op, buffered: node.op as? any BufferEvaluable,
+                    node: index, op: node.op, buffered: buffered,
                     inputs: node.inputs.map { UnsafeBufferPointer(located[$0]!) },
                     outputs: node.outputShapes.indices.map { located[Value(node: index, output: $0)]! },
-                    inputShapes: node.inputs.map(graph.shape(of:)), outputShapes: node.outputShapes, scratch: scratchOf[index]))
+                    inputShapes: node.inputs.map(graph.shape(of:)), outputShapes: node.outputShapes, scratch: scratchOf[index],
+                    prepared: !preparedFrom.isEmpty && preparedFrom.allSatisfy { constant(node.inputs[$0]) } ? PreparedWeights() : nil))
         }
         let read = Set(steps.flatMap { graph.nodes[$0.node].inputs } + outputs + graph.stateUpdates.map(\.value))
         for (name, value) in graph.leaves(of: .input) where read.contains(value) { required.append(name) }
         self.leafBuffers = leafBuffers
         self.leafShapes = leafShapes
+        self.constantLeaves = Set((graph.leaves(of: .parameter) + graph.leaves(of: .state)).map { $0.name })
         self.requiredInputs = required
         self.steps = steps
         self.results = outputs.map { ($0, graph.shape(of: $0), UnsafeBufferPointer(located[$0]!)) }
@@ -114,8 +127,12 @@ public final class Program {
                 throw GraphError.binding(name: name, message: "expected shape \(leafShapes[name]!), got \(tensor.shape)")
             }
             tensor.scalars.withUnsafeBufferPointer { buffer.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+            if constantLeaves.contains(name) { for step in steps { step.prepared?.invalidate() } }
         }
     }
+
+    /// Nodes whose kernels keep prepared weights between runs (see `EvaluationContext.prepared`).
+    public var preparedNodes: [Int] { steps.filter { $0.prepared != nil }.map(\.node) }
 
     /// The current values of the parameter and state leaves, by name.
     public func values() -> [String: Tensor<Float>] {
@@ -141,6 +158,7 @@ public final class Program {
         var context = EvaluationContext(seed: seed, step: step)
         for step in steps {
             context.node = step.node
+            context.prepared = step.prepared
             let start = observe == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             if let buffered = step.buffered {
                 buffered.evaluate(into: step.outputs, step.inputs, inputShapes: step.inputShapes, scratch: step.scratch, context)

@@ -12,4 +12,12 @@ public protocol BufferEvaluable: Operator {
     func evaluate(
         into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
         scratch: UnsafeMutableBufferPointer<Float>?, _ context: EvaluationContext)
+
+    /// The inputs from which the kernel derives what it keeps in `context.prepared` between runs
+    /// (transformed weights); empty, the default, when it keeps nothing.
+    var preparedFrom: [Int] { get }
+}
+
+extension BufferEvaluable {
+    public var preparedFrom: [Int] { [] }
 }

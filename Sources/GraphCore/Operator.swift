@@ -14,11 +14,47 @@ public struct EvaluationContext: Sendable {
     /// Id of the node being evaluated, so two random nodes draw different streams.
     public var node: Int
 
-    public init(seed: UInt64 = 0, step: Int = 0, node: Int = 0) {
+    /// Where the node's kernel may keep what it derives from its constant inputs from one run to
+    /// the next (nil: derive it every call). A compiled program gives one per node when
+    /// `BufferEvaluable.preparedFrom` names only parameters and states that no update writes.
+    public var prepared: PreparedWeights?
+
+    public init(seed: UInt64 = 0, step: Int = 0, node: Int = 0, prepared: PreparedWeights? = nil) {
         self.seed = seed
         self.step = step
         self.node = node
+        self.prepared = prepared
     }
+}
+
+/// Memory a kernel keeps between runs of one node for what it derives from the node's constant
+/// inputs alone (Winograd-transformed weights with a folded BatchNorm): ONNX Runtime prepacks its
+/// initialisers once in the same way. The program that owns it calls `invalidate` whenever it
+/// loads a parameter or state; the kernel refills it on its next call.
+public final class PreparedWeights: @unchecked Sendable {
+    private var storage: UnsafeMutableBufferPointer<Float>?
+    private var current = false
+
+    public init() {}
+    deinit { storage.map { UnsafeMutableRawPointer($0.baseAddress!).deallocate() } }
+
+    /// `count` floats (64-byte aligned), and whether they still hold what the caller wrote into
+    /// them the last time; when not, the caller fills them now.
+    public func floats(_ count: Int) -> (buffer: UnsafeMutablePointer<Float>, current: Bool) {
+        if let storage, storage.count == count {
+            defer { current = true }
+            return (storage.baseAddress!, current)
+        }
+        storage.map { UnsafeMutableRawPointer($0.baseAddress!).deallocate() }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let fresh = UnsafeMutableBufferPointer(start: raw.bindMemory(to: Float.self, capacity: count), count: count)
+        storage = fresh
+        current = true
+        return (fresh.baseAddress!, false)
+    }
+
+    /// The constant inputs changed: the next call derives them again.
+    public func invalidate() { current = false }
 }
 
 /// One primitive of the graph: its attributes, shape rule, kernels and backward rule.

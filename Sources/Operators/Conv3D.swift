@@ -363,6 +363,8 @@ public struct Conv3DBackwardFilter: ReferenceOperator {
 }
 
 extension Conv3D: BufferEvaluable {
+    public var preparedFrom: [Int] { [1] }
+
     /// The fast kernel writing straight into `outputs[0]` (what `evaluate` runs on its own arrays).
     public func evaluate(
         into outputs: [UnsafeMutableBufferPointer<Float>], _ inputs: [UnsafeBufferPointer<Float>], inputShapes: [Shape],
@@ -371,7 +373,7 @@ extension Conv3D: BufferEvaluable {
         let g = ConvGeometry(input: inputShapes[0], weight: inputShapes[1], stride: stride, padding: padding)
         let bias = inputs.count == 3 ? inputs[2].baseAddress : nil
         convolutionForward(
-            g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: nil), scratch: scratch)
+            g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: nil, prepared: context.prepared), scratch: scratch)
     }
 }
 

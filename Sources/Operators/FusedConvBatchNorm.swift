@@ -130,6 +130,9 @@ public struct FusedConvBatchNorm: ReferenceOperator {
 }
 
 extension FusedConvBatchNorm: BufferEvaluable {
+    /// The weights, gamma and variance: what the filter scale and the kernel's packed or transformed weights derive from.
+    public var preparedFrom: [Int] { [1, statisticsStart, statisticsStart + 3] }
+
     /// Folds the statistics into a per-channel filter scale and a bias held at the end of
     /// `scratch` (the planner reserves them after the convolution's own), which the convolution
     /// applies as it packs its weights and writes its output: the scaled filter is never written out.
@@ -155,7 +158,7 @@ extension FusedConvBatchNorm: BufferEvaluable {
             }
         let convolutionScratch = UnsafeMutableBufferPointer(rebasing: scratch[..<(scratch.count - 2 * cout)])
         convolutionForward(
-            g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: kind, scale: scale),
+            g, outputs[0].baseAddress!, inputs[0].baseAddress!, inputs[1].baseAddress!, ConvEpilogue(bias: bias, activation: kind, scale: scale, prepared: context.prepared),
             scratch: convolutionScratch)
     }
 }

@@ -134,6 +134,30 @@ struct ProgramTests {
         #expect(differing(program.values()["fc.weight"]!, session.values["fc.weight"]!) == 0)
     }
 
+    @Test("an inference program keeps Winograd-transformed weights between runs and derives them again after load; a training program keeps none")
+    func preparedWeights() throws {
+        // 64 → 32 channels on 8×32×32: past the Winograd rule's 2^28 multiply-adds, beyond the blocked kernel's 32 input channels.
+        let graph = Graph(mode: .inference)
+        let x = try graph.leaf(.input, "x", shape: [1, 64, 8, 32, 32])
+        let w = try graph.leaf(.parameter, "conv.weight", shape: [32, 64, 3, 3, 3])
+        let y = try graph.apply(Conv3D(padding: Triple(1)), [x, w], scope: "conv")[0]
+        let program = Program(graph: graph, outputs: [y])
+        #expect(program.preparedNodes == [y.node])
+        var generator = SeededGenerator(seed: 31)
+        func uniform(_ shape: Shape) -> Tensor<Float> { SampleInput.uniform(shape).draw(&generator).converted(to: Float.self) }
+        let feeds = ["x": uniform([1, 64, 8, 32, 32])]
+        for (round, weight) in [uniform([32, 64, 3, 3, 3]), uniform([32, 64, 3, 3, 3])].enumerated() {
+            try program.load(["conv.weight": weight])
+            let expected = try Session(graph: graph, values: ["conv.weight": weight]).run([y], inputs: feeds)[y]!
+            for run in 0..<2 {
+                let actual = try program.run(inputs: feeds, step: run)[y]!
+                #expect(differing(actual, expected) == 0, "weights \(round), run \(run)")
+            }
+        }
+        let (training, outputs, _) = try adamTrainingStep(batch: 2)
+        #expect(Program(graph: training, outputs: outputs).preparedNodes.isEmpty)
+    }
+
     @Test("an input the outputs need must be given each run")
     func missingInput() throws {
         let graph = Graph(mode: .inference)

@@ -78,6 +78,36 @@ struct WinogradTests {
         }
     }
 
+    @Test("keeps its transformed, scaled weights between calls until told they changed")
+    func preparedWeights() throws {
+        let (_, conv, xShape, wShape) = winogradCases.first { $0.0.hasPrefix("43 channels") }!
+        let g = ConvGeometry(input: xShape, weight: wShape, stride: conv.stride, padding: conv.padding)
+        let winograd = try #require(WinogradConv3D(g))
+        var generator = SeededGenerator(seed: 23)
+        let x = SampleInput.uniform(xShape).draw(&generator).converted(to: Float.self).scalars
+        let w1 = SampleInput.uniform(wShape).draw(&generator).converted(to: Float.self).scalars
+        let w2 = SampleInput.uniform(wShape).draw(&generator).converted(to: Float.self).scalars
+        let scale = SampleInput.positive([wShape[0]]).draw(&generator).converted(to: Float.self).scalars
+        let prepared = PreparedWeights()
+        func forward(_ w: [Float], kept: Bool) -> [Float] {
+            var y = [Float](repeating: .nan, count: g.batch * g.outChannels * g.output.product)
+            x.withUnsafeBufferPointer { xp in
+                w.withUnsafeBufferPointer { wp in
+                    scale.withUnsafeBufferPointer { sp in
+                        winograd.forward(&y, xp.baseAddress!, wp.baseAddress!, ConvEpilogue(scale: sp.baseAddress, prepared: kept ? prepared : nil))
+                    }
+                }
+            }
+            return y
+        }
+        let fresh1 = forward(w1, kept: false), fresh2 = forward(w2, kept: false)
+        #expect(fresh1 != fresh2)
+        #expect(forward(w1, kept: true) == fresh1, "first call: transforms into the kept buffer")
+        #expect(forward(w2, kept: true) == fresh1, "second call: the kept transform of w1, not w2")
+        prepared.invalidate()
+        #expect(forward(w2, kept: true) == fresh2, "after invalidate: w2's transform")
+    }
+
     @Test("the rule runs it on the paper's large layers, not on the first layer, small products or 7×7 filter gradients at batch 4")
     func rule() {
         func geometry(_ x: Shape, _ w: Shape) -> ConvGeometry { ConvGeometry(input: x, weight: w, stride: Triple(1), padding: Triple(1)) }

@@ -11,6 +11,9 @@ struct ConvEpilogue: @unchecked Sendable {
     /// `[Cout]`, or nil: each output channel's filter is multiplied by it (a BatchNorm folded into
     /// the convolution), as the kernels pack their weights, so the scaled filter is never written out.
     var scale: UnsafePointer<Float>? = nil
+    /// Where a kernel may keep its transformed weights (with `scale` applied) from one call to the
+    /// next, or nil (`EvaluationContext.prepared`).
+    var prepared: PreparedWeights? = nil
 }
 
 /// The fast single-precision 3D convolution: vol2col + sgemm, tiled.

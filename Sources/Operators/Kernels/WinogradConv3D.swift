@@ -152,7 +152,9 @@ struct WinogradConv3D {
         let shared = (y: SendablePointer(y), x: SendableConstPointer(x))
         let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
         run(.forward, scratch: scratch) { buffers, workers in
-            transformWeights(buffers.weights, w, scale: epilogue.scale, workers: workers)
+            // The transformed weights are twice the filter's size: a kept copy saves writing them every call.
+            let kept = epilogue.prepared?.floats(weightFloats), weights = SendablePointer(kept?.buffer ?? buffers.weights)
+            if kept?.current != true { transformWeights(weights.base, w, scale: epilogue.scale, workers: workers) }
             for (n0, count) in groups {
                 let cols = count * tilePlane
                 transformFrames(buffers, shared.x, n0: n0, count: count, workers: workers)
@@ -163,7 +165,7 @@ struct WinogradConv3D {
                         splitRanges(16, workers: workers) { _, positions in
                             for xi in positions {
                                 Gemm.multiply(
-                                    m: cout, n: cols, k: k, MatrixView(buffers.weights + xi * cout * kFull + taps.lowerBound * cin, rowStride: kFull),
+                                    m: cout, n: cols, k: k, MatrixView(weights.base + xi * cout * kFull + taps.lowerBound * cin, rowStride: kFull),
                                     MatrixView(buffers.input + (xi * frames + first) * cin * cols, rowStride: cols), buffers.output + xi * cout * cols,
                                     ldc: cols, accumulate: false)
                             }
