@@ -28,6 +28,7 @@ public struct MaxPool3D: ReferenceOperator {
 
     static let samples = [
         OperatorSample("2x2x2", MaxPool3D(kernel: Triple(2), stride: Triple(2)), [.distinct([1, 2, 4, 4, 5])]),
+        OperatorSample("2x2x2, 37 wide (16-wide loads, the last overlapping)", MaxPool3D(kernel: Triple(2), stride: Triple(2)), [.distinct([1, 1, 2, 2, 37])]),
         OperatorSample("1x2x2, odd sizes, one channel", MaxPool3D(kernel: Triple(1, 2, 2), stride: Triple(1, 2, 2)), [.distinct([1, 1, 3, 5, 19])]),
         OperatorSample("overlapping 3x3x3, stride 1x2x1", MaxPool3D(kernel: Triple(3), stride: Triple(1, 2, 1)), [.distinct([2, 3, 4, 7, 9])]),
         OperatorSample(

@@ -51,6 +51,7 @@ public struct MaxPool3DIndexed: ReferenceOperator {
 
     static let samples = [
         OperatorSample("2x2x2", MaxPool3DIndexed(kernel: Triple(2), stride: Triple(2)), [.distinct([1, 2, 4, 4, 5])]),
+        OperatorSample("2x2x2, 37 wide (16-wide loads, the last overlapping)", MaxPool3DIndexed(kernel: Triple(2), stride: Triple(2)), [.distinct([1, 1, 2, 2, 37])]),
         OperatorSample(
             "paper's last pool", MaxPool3DIndexed(kernel: Triple(1, 2, 2), stride: Triple(2), padding: Triple(0, 1, 1)),
             [.distinct([2, 2, 1, 3, 3])]),

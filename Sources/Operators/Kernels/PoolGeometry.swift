@@ -45,66 +45,85 @@ struct PoolGeometry {
         }
     }
 
-    /// Max pooling without padding (`Float`), one output row at a time: the row starts at the
-    /// window's first element and each of the window's input rows and width taps is folded into it,
-    /// so no window is clipped per output and the inner loop runs along the row (the per-window
-    /// `argmax` ran at ~2 GB/s on the paper's first pool). The first maximum wins and a NaN beats
-    /// everything, as in `argmax`. `y` and `offsets` (the maxima's flat offsets within their
-    /// plane, if given) are `[planes, D', H', W']`.
+    /// Max pooling without padding (`Float`), one output row at a time. Width windows of 2 at
+    /// stride 2 (every pool of the paper's family) on rows of 8 or more outputs go 8 outputs at a
+    /// time: one 16-wide load per window row, its even and odd halves the two taps, the whole
+    /// window folded in registers.
+    /// The other outputs start at the window's first element and fold each window row and width
+    /// tap into the row, so the inner loop runs along it (a per-window `argmax` ran at ~2 GB/s).
+    /// The first maximum wins and a NaN beats everything, as in `argmax`. `y` and `offsets` (the
+    /// maxima's flat offsets within their plane, if given) are `[planes, D', H', W']`.
     func maxOfWindows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, offsets: UnsafeMutablePointer<Float>? = nil, planes: Range<Int>) {
         precondition(padding == Triple(0), "maxOfWindows: windows must lie inside the input")
+        typealias V = SIMD8<Float>
         let k = kernel, s = stride, first = planes.lowerBound * output.product
         var row = y + first, offsetRow = offsets.map { $0 + first }
-        // Width windows of 2 at stride 2 (every pool of the paper's family): outputs below
-        // `paired` fold 8 at a time from one 16-wide load, its even and odd halves the two taps.
-        let paired = k.w == 2 && s.w == 2 && input.w >= 16 ? min(output.w / 8, (input.w - 16) / 16 + 1) * 8 : 0
-        let lane = SIMD8<Float>(0, 2, 4, 6, 8, 10, 12, 14)
+        // Rows of at least 8 such outputs are all vectors: the last one overlaps its neighbour
+        // (2·W' ≤ W, so its 16-wide loads stay in the row) and writes the same values again.
+        let paired = k.w == 2 && s.w == 2 && output.w >= 8 ? output.w : 0
+        let vectorStarts = paired == 0 ? [] : Array(Swift.stride(from: 0, to: paired - 8, by: 8)) + [paired - 8]
+        let lane = V(0, 2, 4, 6, 8, 10, 12, 14)
         for plane in planes {
             let source = x + plane * input.product
             for od in 0..<output.d {
                 for oh in 0..<output.h {
-                    let corner = (od * s.d * input.h + oh * s.h) * input.w
-                    for ow in 0..<output.w { row[ow] = source[corner + ow * s.w] }
-                    if let offsetRow { for ow in 0..<output.w { offsetRow[ow] = Float(corner + ow * s.w) } }
-                    for a in 0..<k.d {
-                        for b in 0..<k.h {
-                            let start = ((od * s.d + a) * input.h + oh * s.h + b) * input.w, line = source + start
-                            for ow in Swift.stride(from: 0, to: paired, by: 8) {
-                                let pair = UnsafeRawPointer(line + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
-                                let rowPointer = UnsafeMutableRawPointer(row + ow)
-                                var best = rowPointer.loadUnaligned(as: SIMD8<Float>.self)
-                                if let offsetRow {
-                                    let offsetPointer = UnsafeMutableRawPointer(offsetRow + ow)
-                                    var offset = offsetPointer.loadUnaligned(as: SIMD8<Float>.self)
-                                    let here = lane + Float(start + 2 * ow)
-                                    func fold(_ v: SIMD8<Float>, _ at: SIMD8<Float>) {
-                                        let wins = (v .> best) .| ((v .!= v) .& (best .== best))
-                                        best.replace(with: v, where: wins)
-                                        offset.replace(with: at, where: wins)
-                                    }
+                    // Start of window row (a, b) of this output row.
+                    @inline(__always) func rowStart(_ a: Int, _ b: Int) -> Int { ((od * s.d + a) * input.h + oh * s.h + b) * input.w }
+                    for ow in vectorStarts {
+                        let firstPair = UnsafeRawPointer(source + rowStart(0, 0) + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                        var best = firstPair.evenHalf
+                        if let offsetRow {
+                            var offset = lane + Float(rowStart(0, 0) + 2 * ow)
+                            @inline(__always) func fold(_ v: V, _ at: V) {
+                                let wins = (v .> best) .| ((v .!= v) .& (best .== best))
+                                best.replace(with: v, where: wins)
+                                offset.replace(with: at, where: wins)
+                            }
+                            fold(firstPair.oddHalf, offset + 1)
+                            for a in 0..<k.d {
+                                for b in 0..<k.h where a > 0 || b > 0 {
+                                    let start = rowStart(a, b) + 2 * ow
+                                    let pair = UnsafeRawPointer(source + start).loadUnaligned(as: SIMD16<Float>.self), here = lane + Float(start)
                                     fold(pair.evenHalf, here)
                                     fold(pair.oddHalf, here + 1)
-                                    offsetPointer.storeBytes(of: offset, as: SIMD8<Float>.self)
-                                } else {
-                                    best.replace(with: pair.evenHalf, where: (pair.evenHalf .> best) .| (pair.evenHalf .!= pair.evenHalf))
-                                    best.replace(with: pair.oddHalf, where: (pair.oddHalf .> best) .| (pair.oddHalf .!= pair.oddHalf))
                                 }
-                                rowPointer.storeBytes(of: best, as: SIMD8<Float>.self)
                             }
-                            for c in 0..<k.w {
-                                if let offsetRow {
-                                    // Selects, not branches: on random data a branch here mispredicts
-                                    // about every other time (1 GB/s on the small network's first pool).
-                                    for ow in paired..<output.w {
-                                        let v = line[ow * s.w + c], best = row[ow]
-                                        let wins = v > best || (v != v && best == best)
-                                        row[ow] = wins ? v : best
-                                        offsetRow[ow] = wins ? Float(start + ow * s.w + c) : offsetRow[ow]
-                                    }
-                                } else {
-                                    for ow in paired..<output.w {
-                                        let v = line[ow * s.w + c], best = row[ow]
-                                        row[ow] = v > best || v != v ? v : best
+                            UnsafeMutableRawPointer(offsetRow + ow).storeBytes(of: offset, as: V.self)
+                        } else {
+                            @inline(__always) func fold(_ v: V) { best.replace(with: v, where: (v .> best) .| (v .!= v)) }
+                            fold(firstPair.oddHalf)
+                            for a in 0..<k.d {
+                                for b in 0..<k.h where a > 0 || b > 0 {
+                                    let pair = UnsafeRawPointer(source + rowStart(a, b) + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                                    fold(pair.evenHalf)
+                                    fold(pair.oddHalf)
+                                }
+                            }
+                        }
+                        UnsafeMutableRawPointer(row + ow).storeBytes(of: best, as: V.self)
+                    }
+                    if paired < output.w {
+                        let corner = rowStart(0, 0)
+                        for ow in paired..<output.w { row[ow] = source[corner + ow * s.w] }
+                        if let offsetRow { for ow in paired..<output.w { offsetRow[ow] = Float(corner + ow * s.w) } }
+                        for a in 0..<k.d {
+                            for b in 0..<k.h {
+                                let start = rowStart(a, b), line = source + start
+                                for c in 0..<k.w {
+                                    if let offsetRow {
+                                        // Selects, not branches: on random data a branch here mispredicts
+                                        // about every other time (1 GB/s on the small network's first pool).
+                                        for ow in paired..<output.w {
+                                            let v = line[ow * s.w + c], best = row[ow]
+                                            let wins = v > best || (v != v && best == best)
+                                            row[ow] = wins ? v : best
+                                            offsetRow[ow] = wins ? Float(start + ow * s.w + c) : offsetRow[ow]
+                                        }
+                                    } else {
+                                        for ow in paired..<output.w {
+                                            let v = line[ow * s.w + c], best = row[ow]
+                                            row[ow] = v > best || v != v ? v : best
+                                        }
                                     }
                                 }
                             }
