@@ -24,7 +24,9 @@ public enum FusionPass {
 
     /// Rewrites `graph`; `outputs` are values the caller reads (never fused away). Training graphs
     /// must not hold gradients yet: fusing first lets autodiff use the fused backward rule.
-    public static func run(_ graph: Graph, outputs: [Value]) throws -> Result {
+    /// `recomputeAbove`: bytes a cheap convolution's output must exceed before the backward pass
+    /// recomputes it instead of keeping it (`recomputeLimit`).
+    public static func run(_ graph: Graph, outputs: [Value], recomputeAbove: Int = recomputeBytes) throws -> Result {
         var uses: [Value: Int] = [:]
         var consumers: [Value: [Int]] = [:]
         for (index, node) in graph.nodes.enumerated() {
@@ -51,7 +53,7 @@ public enum FusionPass {
                 if let match = matchTraining(mean: index, graph, uses, consumers) {
                     fused[index] = (match.op, match.inputs, graph.nodes[index].scope, match.replaces)
                     skipped.formUnion(match.nodes.filter { $0 != index })
-                    if let conv = recomputable(match.inputs[0], readers: Set(match.nodes), graph, uses, consumers) {
+                    if let conv = recomputable(match.inputs[0], readers: Set(match.nodes), above: recomputeAbove, graph, uses, consumers) {
                         let op = ConvBatchNormActivation(
                             stride: conv.op.stride, padding: conv.op.padding, epsilon: match.op.epsilon, activation: match.op.activation,
                             hasBias: graph.nodes[conv.node].inputs.count == 3)
@@ -89,14 +91,19 @@ public enum FusionPass {
     /// backward pass rather than kept (`ConvBatchNormActivation`): the paper's first layer (3 input
     /// channels × 27 taps = 81) and nothing deeper.
     static let recomputeLimit = 128
+    /// Output bytes above which such a convolution is recomputed (64 MiB): the paper's first layer
+    /// at full size (128 MiB at batch 4, 919 MiB at 30) but not the small configuration's (44 MiB
+    /// at batch 30), where keeping it saves a forward convolution per step (~2 % of the step).
+    public static let recomputeBytes = 64 << 20
 
-    /// The Conv3D producing `value`, when only `readers` (a BatchNorm pattern) read it and it is
-    /// cheap enough to compute again.
+    /// The Conv3D producing `value`, when only `readers` (a BatchNorm pattern) read it, it is cheap
+    /// enough to compute again, and its output is larger than `above` bytes.
     private static func recomputable(
-        _ value: Value, readers: Set<Int>, _ graph: Graph, _ uses: [Value: Int], _ consumers: [Value: [Int]]
+        _ value: Value, readers: Set<Int>, above: Int, _ graph: Graph, _ uses: [Value: Int], _ consumers: [Value: [Int]]
     ) -> (node: Int, op: Operators.Conv3D)? {
         guard let op = graph.nodes[value.node].op as? Operators.Conv3D, let readersOfValue = consumers[value],
-            uses[value] == readersOfValue.count, readersOfValue.allSatisfy(readers.contains)
+            uses[value] == readersOfValue.count, readersOfValue.allSatisfy(readers.contains),
+            graph.shape(of: value).count * MemoryLayout<Float>.stride > above
         else { return nil }
         let weight = graph.shape(of: graph.nodes[value.node].inputs[1])
         guard weight.rank == 5, weight[1] * weight[2] * weight[3] * weight[4] <= recomputeLimit else { return nil }

@@ -51,7 +51,7 @@ public enum GraphCompiler {
             graph.nodes[index].outputShapes.indices.map { (Value(node: index, output: $0), Value(node: index, output: $0)) }
         })
         guard options.fusion else { return (graph, identity, 0) }
-        let result = try FusionPass.run(graph, outputs: outputs)
+        let result = try FusionPass.run(graph, outputs: outputs, recomputeAbove: options.recomputeAbove)
         return (result.graph, result.values, result.fusedCount)
     }
 }

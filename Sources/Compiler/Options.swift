@@ -11,11 +11,15 @@ public struct CompilerOptions: Sendable, Hashable {
 
     /// Run through the interpreter (one array per value) rather than a `Program` in the planned arena.
     public var interpreter: Bool
+    /// Output bytes above which a cheap convolution (the first layer's) is recomputed in the
+    /// backward pass rather than kept (`FusionPass.recomputeBytes`; 0: always).
+    public var recomputeAbove: Int
 
-    public init(fusion: Bool = true, inPlace: Bool = true, interpreter: Bool = false) {
+    public init(fusion: Bool = true, inPlace: Bool = true, interpreter: Bool = false, recomputeAbove: Int = FusionPass.recomputeBytes) {
         self.fusion = fusion
         self.inPlace = inPlace
         self.interpreter = interpreter
+        self.recomputeAbove = recomputeAbove
     }
 
     /// Defaults, with passes switched off by environment variables set to `1`.

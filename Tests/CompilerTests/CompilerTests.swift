@@ -182,7 +182,7 @@ struct MemoryPlannerTests {
     func trainingLifetimes() throws {
         let model = try PaperNetwork.small.model()
         let built = try model.build(batchSize: 2, mode: .training, loss: LossOptions())
-        let compiled = try GraphCompiler.compileTraining(built.graph, loss: built.loss!, learningRate: 0.01, options: CompilerOptions())
+        let compiled = try GraphCompiler.compileTraining(built.graph, loss: built.loss!, learningRate: 0.01, options: CompilerOptions(recomputeAbove: 0))
         let graph = compiled.graph, plan = compiled.plan
         let bufferOf = Dictionary(uniqueKeysWithValues: plan.buffers.compactMap { buffer in buffer.value.map { ($0, buffer) } })
         let pools = graph.nodes.indices.filter { graph.nodes[$0].op is MaxPool3DIndexed }
@@ -200,6 +200,10 @@ struct MemoryPlannerTests {
         // computes it again, and that copy lives only until BatchNorm's backward reads it.
         let recomputing = graph.nodes.indices.filter { graph.nodes[$0].op is ConvBatchNormActivation }
         #expect(recomputing.map { graph.nodes[$0].scope } == ["features.0"])
+        // With the default threshold (64 MiB), this first layer's 2.8 MiB output is kept instead.
+        let kept = try GraphCompiler.compileTraining(built.graph, loss: built.loss!, learningRate: 0.01, options: CompilerOptions()).graph
+        #expect(!kept.nodes.contains { $0.op is ConvBatchNormActivation })
+        #expect(kept.nodes.filter { $0.op is Operators.Conv3D }.map(\.scope).contains("features.0"))
         let recomputed = graph.nodes.indices.filter { graph.nodes[$0].op is Operators.Conv3D && graph.nodes[$0].scope.hasSuffix("/grad") }
         #expect(recomputed.count == 1)
         for node in recomputed {

@@ -8,6 +8,8 @@ import Training
 
 /// A training step as the trainer builds it: the small paper network (32², dropout 0.5), fused
 /// BatchNorm + activation, gradients, Adam; BatchNorm running statistics and Adam moments as states.
+/// The first layer's convolution is recomputed in the backward pass (`recomputeAbove` 0, as at full
+/// size), so the programs below run `ConvBatchNormActivation` too.
 func adamTrainingStep(
     batch: Int, optimizer: OptimizerConfig = .adam(learningRate: 1e-3), pooling: PoolingChoice = .max, activation: ActivationChoice = .relu
 ) throws -> (graph: Graph, outputs: [Value], values: [String: Tensor<Float>]) {
@@ -17,7 +19,7 @@ func adamTrainingStep(
     network.height = 32
     network.width = 32
     let built = try network.model().build(batchSize: batch, mode: .training, loss: LossOptions())
-    let fused = try FusionPass.run(built.graph, outputs: [built.loss!, built.logits])
+    let fused = try FusionPass.run(built.graph, outputs: [built.loss!, built.logits], recomputeAbove: 0)
     let graph = fused.graph, loss = fused.values[built.loss!]!, logits = fused.values[built.logits]!
     let parameters = built.parameters.map { VariableSpec(path: $0.path, shape: $0.shape, initializer: $0.initializer, value: graph.leaves[$0.path]!) }
     let gradients = try graph.gradients(of: loss, withRespectTo: parameters.map(\.value))
