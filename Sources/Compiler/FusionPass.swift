@@ -5,6 +5,8 @@ import Operators
 /// BatchNorm3D → activation of training graphs (before autodiff) into `BatchNormActivation`.
 /// In training graphs it also puts `MaxPool3DIndexed` in place of `MaxPool3D`: the backward then
 /// needs the window maxima's offsets instead of the pool's input, which is freed after the pool.
+/// A pool without padding that alone reads a BatchNorm + activation joins it
+/// (`BatchNormActivationMaxPool`): the activation is then never written out.
 ///
 /// It matches the primitive subgraph the `BatchNorm3D` layer emits in inference mode —
 /// `(conv + spread(−mean)) · spread(rsqrt(var) · γ) + spread(β)` — rather than a layer marker, so
@@ -62,10 +64,21 @@ public enum FusionPass {
                     }
                 }
             }
+            // BatchNorm + activation emitted at node `key`, by the value of its activation.
+            let normalised = Dictionary(fused.compactMap { key, entry in entry.op is BatchNormActivation ? (entry.replaces[0], key) : nil }) { a, _ in a }
             for index in graph.nodes.indices {
                 guard let pool = graph.nodes[index].op as? Operators.MaxPool3D else { continue }
                 let indexed = MaxPool3DIndexed(kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
                 guard (try? indexed.outputShapes(for: graph.nodes[index].inputs.map(graph.shape(of:)))) != nil else { continue }
+                let input = graph.nodes[index].inputs[0]
+                if pool.padding == Triple(0), uses[input] == 1, let key = normalised[input], let bn = fused[key]?.op as? BatchNormActivation {
+                    // The activation goes only to this pool: pool it while each plane is in cache.
+                    let op = BatchNormActivationMaxPool(epsilon: bn.epsilon, activation: bn.activation, kernel: pool.kernel, stride: pool.stride)
+                    let entry = fused[key]!
+                    fused[key] = (op, entry.inputs, entry.scope, [Value(node: index)] + entry.replaces[1...])
+                    skipped.insert(index)
+                    continue
+                }
                 fused[index] = (indexed, graph.nodes[index].inputs, graph.nodes[index].scope, [Value(node: index)])
             }
         }

@@ -205,6 +205,8 @@ public enum MemoryPlanner {
         case let op as ConvBatchNormActivation:
             // It normalises in place over its output: only the convolution's scratch.
             return conv3DScratchCount(input: shapes[0], weight: shapes[1], stride: op.stride, padding: op.padding, pass: .forward)
+        case is BatchNormActivationMaxPool:
+            return BatchNormActivationMaxPool.scratchCount(input: shapes[0])
         case let op as Conv3DBackwardData:
             return conv3DScratchCount(input: op.inputShape, weight: shapes[1], stride: op.stride, padding: op.padding, pass: .backwardData)
         case let op as Conv3DBackwardFilter:

@@ -260,63 +260,80 @@ extension BatchNormActivation: BufferEvaluable {
             inputs[2].baseAddress!, shape: inputShapes[0])
     }
 
-    /// `kernel` in 8-lane vectors: the statistics widen each vector to Double (the generic kernel's
-    /// shifted Double sums, in lane order), and identity, ReLU and leaky ReLU normalise with
-    /// selects (others call the activation per element). The generic kernel's per-element Double
-    /// chains and activation calls took ~19 ms of the small network's 35 ms first layer at batch 30.
+    /// `kernel` in 8-lane vectors (`statistics`, `normalise`). The generic kernel's per-element
+    /// Double chains and activation calls took ~19 ms of the small network's 35 ms first layer at
+    /// batch 30.
     private func vectorKernel(
         _ y: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>, _ variance: UnsafeMutablePointer<Float>,
         _ x: UnsafePointer<Float>, _ gamma: UnsafePointer<Float>, _ beta: UnsafePointer<Float>, shape: Shape
     ) {
-        typealias V = SIMD8<Float>
-        typealias W = SIMD8<Double>
         let channels = shape[1], batch = shape[0], plane = shape.count / (batch * channels)
-        let count = Double(batch * plane), eps = epsilon, activation = self.activation, slope = activation.slopeBelowZero
         let yp = SendablePointer(y), xp = SendableConstPointer(x)
         let mp = SendablePointer(mean), vp = SendablePointer(variance)
         let gp = SendableConstPointer(gamma), bp = SendableConstPointer(beta)
         parallelFor(channels, work: 4 * shape.count) { c in
-            let shift = Double(xp.base[c * plane]), shifts = W(repeating: shift)
-            var sums = W(), squares = W(), sum = 0.0, square = 0.0
+            let (scale, offset) = statistics(xp.base, channel: c, shape: shape, mean: mp.base, variance: vp.base, gamma: gp.base, beta: bp.base)
             for n in 0..<batch {
-                let row = xp.base + (n * channels + c) * plane
-                var k = 0
-                while k + 8 <= plane {
-                    let v = W(UnsafeRawPointer(row + k).loadUnaligned(as: V.self)) - shifts
-                    sums += v
-                    squares += v * v
-                    k += 8
-                }
-                while k < plane {
-                    let v = Double(row[k]) - shift
-                    sum += v
-                    square += v * v
-                    k += 1
-                }
+                let at = (n * channels + c) * plane
+                normalise(yp.base + at, xp.base + at, count: plane, scale: scale, offset: offset)
             }
-            let m = (sums.sum() + sum) / count
-            let v = max((squares.sum() + square) / count - m * m, 0)
-            mp.base[c] = Float(m + shift)
-            vp.base[c] = Float(v)
-            let scale = gp.base[c] / Float(v + eps).squareRoot(), offset = bp.base[c] - Float(m + shift) * scale
-            for n in 0..<batch {
-                let row = xp.base + (n * channels + c) * plane, out = yp.base + (n * channels + c) * plane
-                guard let slope else {
-                    if let activation { for k in 0..<plane { out[k] = activation.derivative(row[k] * scale + offset, order: 0) } }
-                    continue
-                }
-                var k = 0
-                while k + 8 <= plane {
-                    let value = UnsafeRawPointer(row + k).loadUnaligned(as: V.self) * scale + offset
-                    UnsafeMutableRawPointer(out + k).storeBytes(of: value.replacing(with: value * slope, where: value .<= 0), as: V.self)
-                    k += 8
-                }
-                while k < plane {
-                    let value = row[k] * scale + offset
-                    out[k] = value > 0 ? value : value * slope
-                    k += 1
-                }
+        }
+    }
+
+    /// Channel `c`'s batch mean and biased variance of `x` (`shape` `[N, C, …]`), stored at
+    /// `mean[c]` and `variance[c]`, and the normalisation's scale and offset. The sums widen
+    /// each 8-lane vector to Double: the generic kernel's shifted Double sums, in lane order.
+    func statistics(
+        _ x: UnsafePointer<Float>, channel c: Int, shape: Shape, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>,
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>
+    ) -> (scale: Float, offset: Float) {
+        typealias W = SIMD8<Double>
+        let channels = shape[1], batch = shape[0], plane = shape.count / (batch * channels), count = Double(batch * plane)
+        let shift = Double(x[c * plane]), shifts = W(repeating: shift)
+        var sums = W(), squares = W(), sum = 0.0, square = 0.0
+        for n in 0..<batch {
+            let row = x + (n * channels + c) * plane
+            var k = 0
+            while k + 8 <= plane {
+                let v = W(UnsafeRawPointer(row + k).loadUnaligned(as: SIMD8<Float>.self)) - shifts
+                sums += v
+                squares += v * v
+                k += 8
             }
+            while k < plane {
+                let v = Double(row[k]) - shift
+                sum += v
+                square += v * v
+                k += 1
+            }
+        }
+        let m = (sums.sum() + sum) / count
+        let v = max((squares.sum() + square) / count - m * m, 0)
+        mean[c] = Float(m + shift)
+        variance[c] = Float(v)
+        let scale = gamma[c] / Float(v + epsilon).squareRoot()
+        return (scale, beta[c] - Float(m + shift) * scale)
+    }
+
+    /// `out[k] = act(row[k]·scale + offset)` for `count` elements: identity, ReLU and leaky ReLU
+    /// in 8-lane vectors with selects, other activations per element.
+    @inline(__always)
+    func normalise(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, count: Int, scale: Float, offset: Float) {
+        guard let slope = activation.slopeBelowZero else {
+            if let activation { for k in 0..<count { out[k] = activation.derivative(row[k] * scale + offset, order: 0) } }
+            return
+        }
+        typealias V = SIMD8<Float>
+        var k = 0
+        while k + 8 <= count {
+            let value = UnsafeRawPointer(row + k).loadUnaligned(as: V.self) * scale + offset
+            UnsafeMutableRawPointer(out + k).storeBytes(of: value.replacing(with: value * slope, where: value .<= 0), as: V.self)
+            k += 8
+        }
+        while k < count {
+            let value = row[k] * scale + offset
+            out[k] = value > 0 ? value : value * slope
+            k += 1
         }
     }
 }

@@ -16,6 +16,7 @@ public enum OperatorRegistry {
         "conv3d": Conv3D.samples,
         "batchnorm_activation": BatchNormActivation.samples,
         "batchnorm_activation_backward": BatchNormActivationBackward.samples,
+        "batchnorm_activation_max_pool3d": BatchNormActivationMaxPool.samples,
         "conv_batchnorm_activation": ConvBatchNormActivation.samples,
         "fused_conv_batchnorm": FusedConvBatchNorm.samples,
         "conv3d_backward_data": Conv3DBackwardData.samples,

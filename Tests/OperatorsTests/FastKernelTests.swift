@@ -90,6 +90,25 @@ struct FastKernelTests {
         #expect(offsets[3] == 13 && offsets[2] == 4 && offsets[0] == 7)
     }
 
+    @Test("BatchNorm + activation + max pool in one pass: the same bits as BatchNormActivation then MaxPool3DIndexed",
+        arguments: [
+            (ActivationKind?.some(.relu), Triple(1, 2, 2), [3, 5, 2, 6, 37]), (.leakyRelu(slope: 0.1), Triple(2), [2, 3, 4, 9, 24]),
+            (nil, Triple(2), [1, 2, 3, 5, 7]), (.mish, Triple(1, 2, 2), [2, 2, 1, 4, 16]),
+        ])
+    func batchNormMaxPool(_ activation: ActivationKind?, _ window: Triple, _ dims: [Int]) {
+        let shape = Shape(dims)
+        var generator = SeededGenerator(seed: 14)
+        let inputs = [SampleInput.uniform(shape), .positive([shape[1]]), .uniform([shape[1]])].map { $0.draw(&generator).converted(to: Float.self) }
+        let fused = BatchNormActivationMaxPool(epsilon: 1e-5, activation: activation, kernel: window, stride: window).evaluate(inputs, EvaluationContext())
+        let normalised = BatchNormActivation(epsilon: 1e-5, activation: activation).evaluate(inputs, EvaluationContext())
+        let pooled = MaxPool3DIndexed(kernel: window, stride: window).evaluate([normalised[0]], EvaluationContext())
+        let expected = [pooled[0], normalised[1], normalised[2], pooled[1]]
+        #expect(fused.map(\.shape) == expected.map(\.shape))
+        for (position, (f, e)) in zip(fused, expected).enumerated() {
+            #expect(zip(f.scalars, e.scalars).allSatisfy { $0.bitPattern == $1.bitPattern }, "output \(position)")
+        }
+    }
+
     @Test("max pooling, 16-wide loads: NaN and −∞ windows and ties give the reference's values and offsets")
     func maxPoolSpecialValuesVectorised() {
         var scalars = (0..<(2 * 32)).map { Float($0 % 5) }
