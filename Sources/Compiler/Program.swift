@@ -121,13 +121,16 @@ public final class Program {
     /// Copies leaf values (parameters, states or inputs, by leaf name) into the program's buffers.
     /// Names the graph does not have are ignored, as the interpreter ignores unused bindings.
     public func load(_ values: [String: Tensor<Float>]) throws {
+        // Even when a later binding throws, the earlier ones were written.
+        var changedConstants = false
+        defer { if changedConstants { for step in steps { step.prepared?.invalidate() } } }
         for (name, tensor) in values {
             guard let buffer = leafBuffers[name] else { continue }
             guard tensor.shape == leafShapes[name]! else {
                 throw GraphError.binding(name: name, message: "expected shape \(leafShapes[name]!), got \(tensor.shape)")
             }
             tensor.scalars.withUnsafeBufferPointer { buffer.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
-            if constantLeaves.contains(name) { for step in steps { step.prepared?.invalidate() } }
+            if constantLeaves.contains(name) { changedConstants = true }
         }
     }
 

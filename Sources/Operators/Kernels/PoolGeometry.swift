@@ -61,7 +61,6 @@ struct PoolGeometry {
         // Rows of at least 8 such outputs are all vectors: the last one overlaps its neighbour
         // (2·W' ≤ W, so its 16-wide loads stay in the row) and writes the same values again.
         let paired = k.w == 2 && s.w == 2 && output.w >= 8 ? output.w : 0
-        let vectorStarts = paired == 0 ? [] : Array(Swift.stride(from: 0, to: paired - 8, by: 8)) + [paired - 8]
         let lane = V(0, 2, 4, 6, 8, 10, 12, 14)
         for plane in planes {
             let source = x + plane * input.product
@@ -69,7 +68,10 @@ struct PoolGeometry {
                 for oh in 0..<output.h {
                     // Start of window row (a, b) of this output row.
                     @inline(__always) func rowStart(_ a: Int, _ b: Int) -> Int { ((od * s.d + a) * input.h + oh * s.h + b) * input.w }
-                    for ow in vectorStarts {
+                    var next = 0
+                    while next < paired {
+                        let ow = min(next, paired - 8)
+                        next = ow + 8
                         let firstPair = UnsafeRawPointer(source + rowStart(0, 0) + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
                         var best = firstPair.evenHalf
                         if let offsetRow {
