@@ -27,8 +27,9 @@ public struct BatchNormActivationMaxPool: ReferenceOperator {
     }
 
     public func outputShapes(for inputs: [Shape]) throws(ShapeError) -> [Shape] {
-        let normalised = try normalisation.outputShapes(for: inputs)
+        try expectInputs(inputs, 3...3, name)
         guard inputs[0].rank == 5 else { throw ShapeError("\(name) expects x [N, C, D, H, W], got \(inputs[0])") }
+        let normalised = try normalisation.outputShapes(for: inputs)
         let pooled = try pool.outputShapes(for: [normalised[0]])
         return [pooled[0], normalised[1], normalised[2], pooled[1]]
     }
