@@ -64,18 +64,18 @@ public enum FusionPass {
                     }
                 }
             }
-            // BatchNorm + activation emitted at node `key`, by the value of its activation.
-            let normalised = Dictionary(fused.compactMap { key, entry in entry.op is BatchNormActivation ? (entry.replaces[0], key) : nil }) { a, _ in a }
+            // Each BatchNorm + activation and the node it is emitted at, by the value of its activation.
+            let normalised = Dictionary(
+                fused.compactMap { key, entry in (entry.op as? BatchNormActivation).map { (entry.replaces[0], (key: key, op: $0)) } }) { a, _ in a }
             for index in graph.nodes.indices {
                 guard let pool = graph.nodes[index].op as? Operators.MaxPool3D else { continue }
                 let indexed = MaxPool3DIndexed(kernel: pool.kernel, stride: pool.stride, padding: pool.padding)
                 guard (try? indexed.outputShapes(for: graph.nodes[index].inputs.map(graph.shape(of:)))) != nil else { continue }
                 let input = graph.nodes[index].inputs[0]
-                if pool.padding == Triple(0), uses[input] == 1, let key = normalised[input], let bn = fused[key]?.op as? BatchNormActivation {
+                if pool.padding == Triple(0), uses[input] == 1, let bn = normalised[input], let entry = fused[bn.key] {
                     // The activation goes only to this pool: pool it while each plane is in cache.
-                    let op = BatchNormActivationMaxPool(epsilon: bn.epsilon, activation: bn.activation, kernel: pool.kernel, stride: pool.stride)
-                    let entry = fused[key]!
-                    fused[key] = (op, entry.inputs, entry.scope, [Value(node: index)] + entry.replaces[1...])
+                    let op = BatchNormActivationMaxPool(epsilon: bn.op.epsilon, activation: bn.op.activation, kernel: pool.kernel, stride: pool.stride)
+                    fused[bn.key] = (op, entry.inputs, entry.scope, [Value(node: index)] + entry.replaces[1...])
                     skipped.insert(index)
                     continue
                 }

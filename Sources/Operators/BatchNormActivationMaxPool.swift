@@ -97,7 +97,7 @@ extension BatchNormActivationMaxPool: BufferEvaluable {
         let variance = SendablePointer(outputs[2].baseAddress!), offsets = SendablePointer(outputs[3].baseAddress!)
         let x = SendableConstPointer(inputs[0].baseAddress!), gamma = SendableConstPointer(inputs[1].baseAddress!)
         let beta = SendableConstPointer(inputs[2].baseAddress!)
-        Scratch.with(scratch, floats: Scratch.floats(Array(repeating: plane, count: workers))) { scratch in
+        Scratch.with(scratch, floats: Self.scratchCount(input: shape)) { scratch in
             let planes = (0..<workers).map { _ in SendablePointer(scratch.take(plane)) }
             splitRanges(channels, workers: shape.count >= 1_000_000 ? workers : 1) { worker, range in
                 let activation = planes[worker].base

@@ -432,7 +432,7 @@ struct WinogradConv3D {
         // Even and odd columns of the block's two rows (0 past the plane).
         let e0 = worker, o0 = e0 + lanes, e1 = o0 + lanes, o1 = e1 + lanes
         for by in 0..<tilesH {
-            func splitRanges(_ oh: Int, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
+            func evenAndOddColumns(_ oh: Int, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
                 if oh < outH {
                     splitColumns(source + oh * outW, width: outW, from: 0, count: lanes, even: even, odd: odd)
                 } else {
@@ -440,8 +440,8 @@ struct WinogradConv3D {
                     odd.update(repeating: 0, count: lanes)
                 }
             }
-            splitRanges(2 * by, e0, o0)
-            splitRanges(2 * by + 1, e1, o1)
+            evenAndOddColumns(2 * by, e0, o0)
+            evenAndOddColumns(2 * by + 1, e1, o1)
             for b in stride(from: 0, to: tilesW, by: 8) {
                 let count = storedLanes(by, b)
                 let a0 = load(e0 + b), b0 = load(o0 + b), a1 = load(e1 + b), b1 = load(o1 + b)
