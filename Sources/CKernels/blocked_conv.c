@@ -11,19 +11,11 @@
 #include <immintrin.h>
 #include <string.h>
 
-void emotion3d_blocked_pad(
-    const float *x, float *padded, long first, long last, int h, int w, int top, int bottom, int left, int right, int samples, int channels,
-    int depth, int channel_major) {
+void emotion3d_blocked_pad(const float *x, float *padded, long first, long last, int h, int w, int top, int bottom, int left, int right) {
     const int hp = h + top + bottom, wp = w + left + right;
     for (long plane = first; plane < last; plane++) {
-        // Source planes are numbered (sample, channel, frame); the target's (channel, sample, frame) when channel-major.
-        long target_plane = plane;
-        if (channel_major) {
-            const long frame = plane % depth, nc = plane / depth;
-            target_plane = ((nc % channels) * samples + nc / channels) * depth + frame;
-        }
         const float *source = x + plane * h * w;
-        float *target = padded + target_plane * hp * wp;
+        float *target = padded + plane * hp * wp;
         memset(target, 0, sizeof(float) * (size_t)top * wp);
         for (int r = 0; r < h; r++) {
             float *row = target + (long)(r + top) * wp;
@@ -263,82 +255,114 @@ __attribute__((target("avx512f"))) void emotion3d_blocked_forward(
 }
 
 // The filter gradient: dw[o][c][a][b][k] = Σ dy[n][o][od][oh][ow] · x[n][c][od + a - pd][oh + b][ow + k]
-// (x padded). With dy laid out like the padded input (rows of W_padded, planes of H_padded rows,
-// zeros past H' × W'), the positions of a plane and the input they meet through tap (b, k) are
-// one offset apart, so 16 positions are one load of each. Three output channels × the 9 taps of
-// (c, a) keep 27 sums in registers over every position of a chunk of planes: per 16 positions 3
-// loads of dy and 9 of x feed 27 FMAs (2 channels: 11 loads for 18 FMAs, 30 % slower alone).
+// (x padded). With dy laid out in rows of the padded input's width W_padded (2 zero columns past
+// W'), the positions of a plane and the input they meet through tap (b, k) are one offset apart,
+// so 16 positions are one load of each. Three output channels × the 9 taps of (c, a) keep 27 sums
+// in registers over every position of a unit's planes: per 16 positions 3 loads of dy and 9 of x
+// feed 27 FMAs (2 channels: 11 loads for 18 FMAs, 30 % slower alone). A unit (one sample's run of
+// output planes) is padded by the worker that computes it into its own buffer of about 1 MiB, so
+// the padded copies stay in that core's L2 and no worker waits for the other until the end.
 
 // Output channels per filter gradient task: 3 × 9 sums in 27 registers, with 3 of dy and 1 of x.
 #define OF 3
 
-// Adds dy[o] × x at the 9 tap offsets, for 16 positions, to `acc` (9 per channel).
-__attribute__((target("avx512f"), always_inline)) static inline void filter_step(const __m512 *d, const float *x, long wp, __m512 *acc) {
+// Adds dy[o] × x at the 9 tap offsets, for 16 positions, to `acc` (9 per channel), for the first `of` channels.
+__attribute__((target("avx512f"), always_inline)) static inline void filter_step(const __m512 *d, const float *x, long wp, __m512 *acc, int of) {
 #pragma clang loop unroll(full)
     for (int t = 0; t < 9; t++) {
         const __m512 v = _mm512_loadu_ps(x + (t / 3) * wp + t % 3);
 #pragma clang loop unroll(full)
-        for (int o = 0; o < OF; o++) acc[o * 9 + t] = _mm512_fmadd_ps(d[o], v, acc[o * 9 + t]);
+        for (int o = 0; o < OF; o++)
+            if (o < of) acc[o * 9 + t] = _mm512_fmadd_ps(d[o], v, acc[o * 9 + t]);
     }
 }
 
-// Adds Σ over `count` positions of dy[o] × x at the 9 tap offsets to `acc` (9 per channel).
+// Adds Σ over `count` positions of dy[o] × x at the 9 tap offsets to `acc` (9 per channel), `of` channels.
 __attribute__((target("avx512f"), always_inline)) static inline void filter_range(
-    const float *const *dy, const float *x, long count, long wp, __m512 *acc) {
+    const float *const *dy, const float *x, long count, long wp, __m512 *acc, int of) {
     long p = 0;
     __m512 d[OF];
     for (; p + 16 <= count; p += 16) {
 #pragma clang loop unroll(full)
-        for (int o = 0; o < OF; o++) d[o] = _mm512_loadu_ps(dy[o] + p);
-        filter_step(d, x + p, wp, acc);
+        for (int o = 0; o < OF; o++)
+            if (o < of) d[o] = _mm512_loadu_ps(dy[o] + p);
+        filter_step(d, x + p, wp, acc, of);
     }
     if (p < count) {
-        // The last positions: dy past them reads as 0, so the input there (finite: padding, the
-        // next plane or the zero slack) adds nothing.
+        // The last positions: dy past them reads as 0, so the input there (finite: the next
+        // frame, the output gradient after the input, or the zero slack) adds nothing.
         const __mmask16 mask = (__mmask16)((1u << (count - p)) - 1u);
 #pragma clang loop unroll(full)
-        for (int o = 0; o < OF; o++) d[o] = _mm512_maskz_loadu_ps(mask, dy[o] + p);
-        filter_step(d, x + p, wp, acc);
+        for (int o = 0; o < OF; o++)
+            if (o < of) d[o] = _mm512_maskz_loadu_ps(mask, dy[o] + p);
+        filter_step(d, x + p, wp, acc, of);
     }
 }
 
-__attribute__((target("avx512f"))) void emotion3d_blocked_filter(
-    const float *padded_x, const float *padded_dy, float *dw, const struct emotion3d_conv_shape *s, int samples, long plane_first,
-    long plane_last, long first, long last) {
-    const int cin = s->in_channels, cout = s->out_channels, depth = s->input[0], out_d = s->output[0];
-    const int kd = s->kernel[0], pd = s->padding[0];
-    const long wp = s->output[2] + 2, plane = (long)(s->output[1] + 2) * wp;
-    const long x_channel = (long)samples * depth * plane, dy_channel = (long)samples * out_d * plane;
-    for (long task = first; task < last; task++) {
-        const int c = (int)(task % cin), o0 = (int)(task / cin) * OF;
-        const float *x = padded_x + c * x_channel;
-        const float *dyo[OF];
-        for (int o = 0; o < OF; o++) dyo[o] = padded_dy + (o0 + o < cout ? o0 + o : o0) * dy_channel;
-        for (int a = 0; a < kd; a++) {
-            __m512 acc[OF * 9];
+// The frames of the input a unit of output planes od_first..<od_last reads: first..<end.
+static void unit_frames(const struct emotion3d_conv_shape *s, int od_first, int od_last, int *first, int *end) {
+    const int f0 = od_first - s->padding[0], f1 = od_last - 1 - s->padding[0] + s->kernel[0];
+    *first = f0 > 0 ? f0 : 0;
+    *end = f1 < s->input[0] ? f1 : s->input[0];
+}
+
+long emotion3d_blocked_filter_unit_floats(const struct emotion3d_conv_shape *s, int planes) {
+    const long wp = s->output[2] + 2;
+    const int frames = planes - 1 + s->kernel[0] < s->input[0] ? planes - 1 + s->kernel[0] : s->input[0];
+    return (long)s->in_channels * frames * (s->output[1] + 2) * wp + (long)s->out_channels * planes * s->output[1] * wp + EMOTION3D_BLOCKED_SLACK;
+}
+
+// The sums of `of` output channels from o0 against input channel c over the unit, added to dw.
+__attribute__((target("avx512f"), always_inline)) static inline void filter_task(
+    const float *x, const float *dy, float *dw, const struct emotion3d_conv_shape *s, int od_first, int od_last, int frame_first, int frames,
+    int o0, int c, int of) {
+    const int cin = s->in_channels, depth = s->input[0], kd = s->kernel[0], pd = s->padding[0], planes = od_last - od_first;
+    const long wp = s->output[2] + 2, x_plane = (long)(s->output[1] + 2) * wp, dy_plane = (long)s->output[1] * wp;
+    // Positions of a plane up to its last output: the input rows they read stay inside the frame.
+    const long count = (long)(s->output[1] - 1) * wp + s->output[2];
+    const float *xc = x + (long)c * frames * x_plane;
+    for (int a = 0; a < kd; a++) {
+        __m512 acc[OF * 9];
 #pragma clang loop unroll(full)
-            for (int j = 0; j < OF * 9; j++) acc[j] = _mm512_setzero_ps();
-            // Planes (sample, od) of the chunk whose input frame od + a - pd exists, in runs per sample.
-            for (long q = plane_first; q < plane_last;) {
-                const long n = q / out_d;
-                const int od = (int)(q % out_d);
-                long run_end = (n + 1) * out_d < plane_last ? (n + 1) * out_d : plane_last;
-                const int low = pd - a > 0 ? pd - a : 0, high = depth + pd - a;  // valid od: low..<high
-                const int od_end = (int)(run_end - n * out_d);
-                const int from = od > low ? od : low, to = od_end < high ? od_end : high;
-                if (from < to) {
-                    const long dy_start = (n * out_d + from) * plane;
-                    const long x_start = (n * depth + from + a - pd) * plane;
-                    // The last plane's 2 rows of zeros past H' are left out: the input rows below
-                    // them would lie past the plane.
-                    const float *d[OF];
-                    for (int o = 0; o < OF; o++) d[o] = dyo[o] + dy_start;
-                    filter_range(d, x + x_start, (long)(to - from) * plane - 2 * wp, wp, acc);
-                }
-                q = run_end;
-            }
-            for (int o = 0; o < OF && o0 + o < cout; o++)
-                for (int j = 0; j < 9; j++) dw[(((long)(o0 + o) * cin + c) * kd + a) * 9 + j] += _mm512_reduce_add_ps(acc[o * 9 + j]);
+        for (int j = 0; j < OF * 9; j++) acc[j] = _mm512_setzero_ps();
+        const int low = pd - a > od_first ? pd - a : od_first, high = depth + pd - a < od_last ? depth + pd - a : od_last;
+        for (int od = low; od < high; od++) {
+            const float *d[OF];
+            for (int o = 0; o < OF; o++) d[o] = dy + ((long)(o0 + (o < of ? o : 0)) * planes + od - od_first) * dy_plane;
+            filter_range(d, xc + (long)(od + a - pd - frame_first) * x_plane, count, wp, acc, of);
+        }
+        for (int o = 0; o < of; o++)
+            for (int j = 0; j < 9; j++) dw[(((long)(o0 + o) * cin + c) * kd + a) * 9 + j] += _mm512_reduce_add_ps(acc[o * 9 + j]);
+    }
+}
+
+__attribute__((target("avx512f"))) void emotion3d_blocked_filter_unit(
+    const float *x, const float *dy, float *unit, float *dw, const struct emotion3d_conv_shape *s, long n, int od_first, int od_last) {
+    const int cin = s->in_channels, cout = s->out_channels, depth = s->input[0], out_d = s->output[0];
+    const int h = s->input[1], w = s->input[2], out_h = s->output[1], out_w = s->output[2], ph = s->padding[1], pw = s->padding[2];
+    const int planes = od_last - od_first;
+    const long wp = out_w + 2, x_plane = (long)(out_h + 2) * wp, dy_plane = (long)out_h * wp;
+    int frame_first, frame_end;
+    unit_frames(s, od_first, od_last, &frame_first, &frame_end);
+    const int frames = frame_end - frame_first;
+    // The unit's input frames, channel by channel, padded by (ph, pw); then its output gradient
+    // planes with 2 zero columns per row; then zeros that the input's last loads may reach.
+    float *ux = unit, *udy = unit + (long)cin * frames * x_plane;
+    for (int c = 0; c < cin; c++)
+        emotion3d_blocked_pad(
+            x + (((n * cin + c) * depth) + frame_first) * (long)h * w, ux + (long)c * frames * x_plane, 0, frames, h, w, ph, ph, pw, pw);
+    for (int o = 0; o < cout; o++)
+        emotion3d_blocked_pad(
+            dy + (((n * cout + o) * out_d) + od_first) * (long)out_h * out_w, udy + (long)o * planes * dy_plane, 0, planes, out_h, out_w, 0, 0, 0, 2);
+    memset(udy + (long)cout * planes * dy_plane, 0, sizeof(float) * EMOTION3D_BLOCKED_SLACK);
+    // Output channel triples (the last may hold 1 or 2), each against every input channel: the
+    // triple's gradient stays in L1 while the input channels stream past it.
+    for (int o0 = 0; o0 < cout; o0 += OF) {
+        const int of = cout - o0 < OF ? cout - o0 : OF;
+        for (int c = 0; c < cin; c++) {
+            if (of == 3) filter_task(ux, udy, dw, s, od_first, od_last, frame_first, frames, o0, c, 3);
+            else if (of == 2) filter_task(ux, udy, dw, s, od_first, od_last, frame_first, frames, o0, c, 2);
+            else filter_task(ux, udy, dw, s, od_first, od_last, frame_first, frames, o0, c, 1);
         }
     }
 }

@@ -6,8 +6,8 @@ import Testing
 /// Shapes for the blocked 16-lane direct kernel beyond `convCases`: planes of ≤ 16 outputs (3
 /// samples per tile), planes whose outputs end in a tile of 1 or 2 vectors, no padding,
 /// temporal kernels 5 and 9 on few frames, channel counts that fill no whole tile or chunk, width 1,
-/// planes of more tiles than share one pass over the channels, filter gradient chunks that end
-/// inside a sample.
+/// planes of more tiles than share one pass over the channels, filter gradient units of part of a
+/// sample's planes and output channels left over from triples.
 let blockedCases: [(String, Conv3D, Shape, Shape)] = convCases.filter(blockedApplies) + blockedOwnCases
 
 private func blockedApplies(_ c: (String, Conv3D, Shape, Shape)) -> Bool {
@@ -24,7 +24,10 @@ private let blockedOwnCases: [(String, Conv3D, Shape, Shape)] = [
     ("width 1, padding (1,1,0)", Conv3D(padding: Triple(1, 1, 0)), [2, 2, 3, 5, 1], [3, 2, 3, 3, 1]),
     ("43 channels in (6 chunks), 67 out (2 block groups), 14x14", Conv3D(padding: Triple(1)), [1, 43, 2, 14, 14], [67, 43, 3, 3, 3]),
     ("30x30 planes: more tiles than one run", Conv3D(padding: Triple(1)), [2, 3, 2, 30, 30], [5, 3, 3, 3, 3]),
-    ("filter chunks that end inside a sample", Conv3D(padding: Triple(1)), [3, 16, 5, 30, 30], [16, 16, 3, 3, 3]),
+    ("16 output channels: 5 triples and 1 alone in the filter gradient", Conv3D(padding: Triple(1)), [3, 16, 5, 30, 30], [16, 16, 3, 3, 3]),
+    // 321k floats for a sample's 7 planes: units of 3 and 4 planes, split between the workers
+    // inside the second sample; 5 output channels: a triple and a pair.
+    ("filter gradient units: 2 runs of planes per sample", Conv3D(padding: Triple(1)), [3, 4, 7, 70, 70], [5, 4, 3, 3, 3]),
 ]
 
 @Suite("Blocked 16-lane direct convolution", .enabled(if: fmaPeakLanes == 16, "needs AVX-512"))
@@ -54,6 +57,7 @@ struct BlockedConvTests {
     @Test("forward (bias, activation), data and filter (3 × 3) gradients match the reference kernels", arguments: blockedCases.map(\.0))
     func matchesReference(_ label: String) throws {
         let f = try Fixture(label, seed: 31)
+        if label.hasPrefix("filter gradient units") { #expect(f.kernel.filterRuns == 2) }
         var out = [Float](repeating: .nan, count: f.y.count), grad = [Float](repeating: .nan, count: f.x.count)
         var filter = [Float](repeating: .nan, count: f.w.count)
         f.x.withUnsafeBufferPointer { xp in

@@ -6,12 +6,9 @@
 /// Floats read past the last padded plane of a group (whole vectors past a plane's last output).
 #define EMOTION3D_BLOCKED_SLACK 128
 
-/// Copies planes `first..<last` of `x [samples][channels][depth][h][w]` (planes numbered in that
-/// order) into `padded`, each plane framed by `top`, `bottom` rows and `left`, `right` columns of
-/// zeros: `[samples][channels][depth][…]`, or `[channels][samples][depth][…]` when `channel_major`.
-void emotion3d_blocked_pad(
-    const float *x, float *padded, long first, long last, int h, int w, int top, int bottom, int left, int right, int samples, int channels,
-    int depth, int channel_major);
+/// Copies planes `first..<last` of `x [planes][h][w]` into `padded`, each plane framed by `top`,
+/// `bottom` rows and `left`, `right` columns of zeros.
+void emotion3d_blocked_pad(const float *x, float *padded, long first, long last, int h, int w, int top, int bottom, int left, int right);
 
 /// Tiles (of 48 outputs) that share one pass over the input channels, and the floats of partial
 /// sums each worker of `emotion3d_blocked_forward` needs for them (8 blocks × 384 floats each).
@@ -46,15 +43,16 @@ void emotion3d_blocked_forward(
     const float *padded, const float *packed, const float *bias, float *y, const struct emotion3d_conv_shape *shape, int samples, float *partials,
     long first, long last);
 
-/// Adds the filter gradient of a 3 × 3 (height × width) stride-1 convolution over planes
-/// `plane_first..<plane_last` (numbered sample × D' + output depth plane) to `dw [Cout, Cin, kD, 3, 3]`,
-/// for tasks `first..<last` (task = output channel triple × Cin + input channel; each task owns its
-/// part of `dw`). `padded_x`: the input, channel-major, padded by (ph, pw) (with
-/// `emotion3d_blocked_pad`); `padded_dy`: the output gradient, channel-major, with 2 zero rows and
-/// columns after each plane, so both have planes of (H' + 2) × (W' + 2) floats; then
-/// `EMOTION3D_BLOCKED_SLACK` zeros after each. Depth padding as the shape says. Needs AVX-512F.
-void emotion3d_blocked_filter(
-    const float *padded_x, const float *padded_dy, float *dw, const struct emotion3d_conv_shape *shape, int samples, long plane_first,
-    long plane_last, long first, long last);
+/// Floats of the buffer `emotion3d_blocked_filter_unit` pads a unit of `planes` output planes into.
+long emotion3d_blocked_filter_unit_floats(const struct emotion3d_conv_shape *shape, int planes);
+
+/// Adds to `dw [Cout, Cin, kD, 3, 3]` the filter gradient of a 3 × 3 (height × width) stride-1
+/// convolution over output planes `od_first..<od_last` of sample `n`: pads the input frames they
+/// read (by the shape's height and width padding) and their output gradient into `unit`
+/// (`emotion3d_blocked_filter_unit_floats(shape, od_last - od_first)` floats of the caller's own),
+/// then sums every output channel against every input channel. `x [N, Cin, D, H, W]`,
+/// `dy [N, Cout, D', H', W']`; depth padding as the shape says. Needs AVX-512F.
+void emotion3d_blocked_filter_unit(
+    const float *x, const float *dy, float *unit, float *dw, const struct emotion3d_conv_shape *shape, long n, int od_first, int od_last);
 
 #endif

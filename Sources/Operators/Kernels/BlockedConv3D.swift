@@ -7,7 +7,8 @@ import GraphCore
 /// load per tap whatever the plane's width, and a tile keeps 8 output channels × 48 outputs (16
 /// of each of 3 samples on planes of ≤ 16 outputs) in registers. The data gradient is the same
 /// kernel on the padded output gradient with the flipped, transposed filter; the filter gradient
-/// (3 × 3 kernels) keeps 3 output channels × 9 taps of sums in registers over chunks of planes. It
+/// (3 × 3 kernels) keeps 3 output channels × 9 taps of sums in registers over a sample's run of
+/// planes, which the worker computing it pads into its own L2-sized buffer. It
 /// suits layers with few input channels (3–32) on small planes, where Winograd's 16 products per
 /// plane are too small for sgemm to run at speed (`competes`).
 struct BlockedConv3D {
@@ -90,19 +91,27 @@ struct BlockedConv3D {
     /// One worker per core unless the work is too small to split.
     private var workers: Int { g.multiplyAdds >= 1 << 20 ? FastConv3D.workers : 1 }
 
-    /// Floats of a plane of the filter gradient's padded input and output gradient: (H' + 2) × (W' + 2).
-    private var filterPlane: Int { (g.output.h + 2) * (g.output.w + 2) }
-    /// Samples padded at once by the filter gradient.
-    private var filterGroup: Int {
-        max(1, min(g.batch, BlockedConv3D.budget / max((g.inChannels * g.input.d + g.outChannels * g.output.d) * filterPlane, 1)))
+    /// Floats the filter gradient pads a unit of `planes` output planes of one sample into.
+    private func filterUnitFloats(planes: Int) -> Int {
+        withUnsafePointer(to: view(.forward).shape) { Int(emotion3d_blocked_filter_unit_floats($0, Int32(planes))) }
     }
-    private var filterInputFloats: Int { filterGroup * g.inChannels * g.input.d * filterPlane + Int(EMOTION3D_BLOCKED_SLACK) }
-    private var filterGradientFloats: Int { filterGroup * g.outChannels * g.output.d * filterPlane + Int(EMOTION3D_BLOCKED_SLACK) }
+    /// Units of the filter gradient per sample: its output planes in near-equal runs, as few as
+    /// keep each run's padded input and gradient within 2^18 floats (1 MiB, inside a core's L2).
+    var filterRuns: Int {
+        var runs = 1
+        while runs < g.output.d && filterUnitFloats(planes: (g.output.d + runs - 1) / runs) > 1 << 18 { runs += 1 }
+        return runs
+    }
+    private var filterFloats: Int { g.outChannels * g.inChannels * g.kernel.product }
 
     /// Floats of scratch of `pass`: packed weights, the padded group, each worker's partial sums;
     /// for the filter gradient, the padded input and output gradient of a group.
     func scratchFloats(_ pass: ConvPass, workers: Int = FastConv3D.workers) -> Int {
-        if pass == .backwardFilter { return Scratch.floats([filterInputFloats, filterGradientFloats]) }
+        if pass == .backwardFilter {
+            // Each worker's unit buffer; the workers after the first also sum into a gradient of their own.
+            let unit = filterUnitFloats(planes: (g.output.d + filterRuns - 1) / filterRuns)
+            return Scratch.floats(Array(repeating: unit, count: max(workers, 1)) + Array(repeating: filterFloats, count: max(workers - 1, 0)))
+        }
         let view = view(pass)
         return Scratch.floats(
             [view.packedFloats, groupSize(view) * view.sampleFloats + Int(EMOTION3D_BLOCKED_SLACK)]
@@ -124,55 +133,32 @@ struct BlockedConv3D {
         run(view(.backwardData), target: dx, source: dy, w, ConvEpilogue(), transposed: true, scratch: scratch)
     }
 
-    /// `dw [Cout, Cin, kD, 3, 3]` from `dy` and `x`, overwriting `dw` (needs `filterApplies`). Per
-    /// group of samples, both are padded channel-major; then chunks of output planes (their input
-    /// and output gradient within about 1 MiB, so they stay in L2) go to both cores by
-    /// (output channel triple, input channel) tasks, each adding to its own part of `dw`.
+    /// `dw [Cout, Cin, kD, 3, 3]` from `dy` and `x`, overwriting `dw` (needs `filterApplies`). The
+    /// units (a sample's run of output planes, `filterRuns`) go to the workers in two contiguous
+    /// halves; each pads its unit into its own buffer, so the copies stay in its L2, and sums into
+    /// its own gradient (the first into `dw`), added up once at the end: one synchronisation per call.
     func backwardFilter(
         _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, scratch given: UnsafeMutableBufferPointer<Float>? = nil
     ) {
         precondition(filterApplies, "BlockedConv3D.backwardFilter needs a 3 × 3 kernel in height and width")
-        let g = self.g, group = filterGroup, plane = filterPlane
-        let inputFloats = filterInputFloats, gradientFloats = filterGradientFloats, slack = Int(EMOTION3D_BLOCKED_SLACK)
-        let workers = self.workers
-        dw.initialize(repeating: 0, count: g.outChannels * g.inChannels * g.kernel.product)
-        Scratch.with(given, floats: scratchFloats(.backwardFilter)) { scratch in
-            let paddedX = SendablePointer(scratch.take(inputFloats)), paddedDy = SendablePointer(scratch.take(gradientFloats))
-            let shared = (dw: SendablePointer(dw), dy: SendableConstPointer(dy), x: SendableConstPointer(x))
-            let shape = view(.forward).shape
-            let xPlanes = g.inChannels * g.input.d, dyPlanes = g.outChannels * g.output.d
-            let chunkPlanes = max(1, (1 << 18) / ((g.inChannels + g.outChannels) * plane))
-            let tasks = (g.outChannels + 2) / 3 * g.inChannels
-            for n0 in stride(from: 0, to: g.batch, by: group) {
-                let samples = min(group, g.batch - n0)
-                (paddedX.base + samples * xPlanes * plane).initialize(repeating: 0, count: slack)
-                (paddedDy.base + samples * dyPlanes * plane).initialize(repeating: 0, count: slack)
-                splitRanges(samples * (xPlanes + dyPlanes), workers: workers) { _, planes in
-                    let xEnd = samples * xPlanes
-                    if planes.lowerBound < xEnd {
-                        emotion3d_blocked_pad(
-                            shared.x.base + n0 * xPlanes * g.input.h * g.input.w, paddedX.base, planes.lowerBound, min(planes.upperBound, xEnd),
-                            Int32(g.input.h), Int32(g.input.w), Int32(g.padding.h), Int32(g.padding.h), Int32(g.padding.w), Int32(g.padding.w),
-                            Int32(samples), Int32(g.inChannels), Int32(g.input.d), 1)
-                    }
-                    if planes.upperBound > xEnd {
-                        emotion3d_blocked_pad(
-                            shared.dy.base + n0 * dyPlanes * g.output.h * g.output.w, paddedDy.base, max(planes.lowerBound, xEnd) - xEnd,
-                            planes.upperBound - xEnd, Int32(g.output.h), Int32(g.output.w), 0, 2, 0, 2, Int32(samples), Int32(g.outChannels),
-                            Int32(g.output.d), 1)
-                    }
-                }
-                let outputPlanes = samples * g.output.d
-                for first in stride(from: 0, to: outputPlanes, by: chunkPlanes) {
-                    splitRanges(tasks, workers: workers) { _, range in
-                        withUnsafePointer(to: shape) { shape in
-                            emotion3d_blocked_filter(
-                                paddedX.base, paddedDy.base, shared.dw.base, shape, Int32(samples), first, min(first + chunkPlanes, outputPlanes),
-                                range.lowerBound, range.upperBound)
-                        }
+        let g = self.g, workers = self.workers, runs = filterRuns, floats = filterFloats
+        let unitFloats = filterUnitFloats(planes: (g.output.d + runs - 1) / runs)
+        Scratch.with(given, floats: scratchFloats(.backwardFilter, workers: workers)) { scratch in
+            let units = (0..<workers).map { _ in SendablePointer(scratch.take(unitFloats)) }
+            let sums = [SendablePointer(dw)] + (1..<workers).map { _ in SendablePointer(scratch.take(floats)) }
+            for sum in sums { sum.base.initialize(repeating: 0, count: floats) }
+            let shared = (dy: SendableConstPointer(dy), x: SendableConstPointer(x)), shape = view(.forward).shape, planes = g.output.d
+            splitRanges(g.batch * runs, workers: workers) { worker, range in
+                withUnsafePointer(to: shape) { shape in
+                    for unit in range {
+                        let n = unit / runs, run = unit % runs
+                        emotion3d_blocked_filter_unit(
+                            shared.x.base, shared.dy.base, units[worker].base, sums[worker].base, shape, n, Int32(planes * run / runs),
+                            Int32(planes * (run + 1) / runs))
                     }
                 }
             }
+            for sum in sums.dropFirst() { for i in 0..<floats { dw[i] += sum.base[i] } }
         }
     }
 
@@ -206,7 +192,7 @@ struct BlockedConv3D {
                     emotion3d_blocked_pad(
                         shared.source.base + n0 * inPlanes * view.input.h * view.input.w, shared.padded.base, planes.lowerBound, planes.upperBound,
                         Int32(view.input.h), Int32(view.input.w), Int32(view.padding.h), Int32(view.padding.h), Int32(view.padding.w),
-                        Int32(view.padding.w), Int32(samples), Int32(view.inChannels), Int32(view.input.d), 0)
+                        Int32(view.padding.w))
                 }
                 let output = SendablePointer(shared.target.base + n0 * view.outChannels * outVolume)
                 let sampleGroups = (samples + perTask - 1) / perTask
