@@ -28,6 +28,10 @@ private let blockedOwnCases: [(String, Conv3D, Shape, Shape)] = [
     // 321k floats for a sample's 7 planes: units of 3 and 4 planes, split between the workers
     // inside the second sample; 5 output channels: a triple and a pair.
     ("filter gradient units: 2 runs of planes per sample", Conv3D(padding: Triple(1)), [3, 4, 7, 70, 70], [5, 4, 3, 3, 3]),
+    // 281k floats for the 13 frames: forward and data units of part of the planes (7 and 6).
+    ("forward and data units: 2 runs of planes per sample", Conv3D(padding: Triple(1)), [1, 8, 13, 50, 50], [8, 8, 3, 3, 3]),
+    // 3 × 128 × 30 frames of 5 × 5: units of 3 samples (3 × 3 outputs) and part of the planes.
+    ("forward units of 3 samples and part of the planes", Conv3D(padding: Triple(1)), [4, 128, 30, 3, 3], [2, 128, 3, 3, 3]),
 ]
 
 @Suite("Blocked 16-lane direct convolution", .enabled(if: fmaPeakLanes == 16, "needs AVX-512"))
@@ -58,6 +62,8 @@ struct BlockedConvTests {
     func matchesReference(_ label: String) throws {
         let f = try Fixture(label, seed: 31)
         if label.hasPrefix("filter gradient units") { #expect(f.kernel.filterRuns == 2) }
+        if label.hasPrefix("forward and data units") { #expect(f.kernel.unitRuns(.forward) == 2 && f.kernel.unitRuns(.backwardData) == 2) }
+        if label.hasPrefix("forward units of 3 samples") { #expect(f.kernel.unitRuns(.forward) == 2) }
         var out = [Float](repeating: .nan, count: f.y.count), grad = [Float](repeating: .nan, count: f.x.count)
         var filter = [Float](repeating: .nan, count: f.w.count)
         f.x.withUnsafeBufferPointer { xp in

@@ -37,7 +37,9 @@ int emotion3d_blocked_block_groups(const struct emotion3d_conv_shape *shape);
 /// of `emotion3d_blocked_samples_per_task`, block groups of `emotion3d_blocked_block_groups`. `padded`: the samples' inputs from
 /// `emotion3d_blocked_pad` (`[samples][Cin][D][H + 2ph][W + 2pw]`, then
 /// `EMOTION3D_BLOCKED_SLACK` floats of zeros); `packed`: from `emotion3d_blocked_pack`. Stride 1;
-/// depth padding as the shape says, height and width padding already in `padded`. `partials`:
+/// depth padding as the shape says (a caller may pass part of the frames: the shape's depth
+/// counts them and its depth padding adds the frames left out before), height and width padding
+/// already in `padded`. `partials`:
 /// `EMOTION3D_BLOCKED_PARTIALS` floats of this caller's own. Needs AVX-512F.
 void emotion3d_blocked_forward(
     const float *padded, const float *packed, const float *bias, float *y, const struct emotion3d_conv_shape *shape, int samples, float *partials,

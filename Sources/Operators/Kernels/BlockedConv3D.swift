@@ -14,9 +14,6 @@ import GraphCore
 struct BlockedConv3D {
     let g: ConvGeometry
 
-    /// Samples padded at once at most: their padded inputs within 8 Mi floats (32 MiB).
-    static let budget = 1 << 23
-
     /// Nil unless the CPU runs AVX-512 and the geometry is one this kernel computes (stride 1,
     /// padding below the kernel in every axis, so that the data gradient's padding is not negative).
     init?(_ g: ConvGeometry) {
@@ -52,8 +49,8 @@ struct BlockedConv3D {
         let inChannels: Int, outChannels: Int, input: Triple, output: Triple, kernel: Triple, padding: Triple
         /// Floats of packed weights: output channels rounded up to blocks of 8.
         var packedFloats: Int { (outChannels + 7) / 8 * 8 * inChannels * kernel.product }
-        var padded: Triple { Triple(input.d, input.h + 2 * padding.h, input.w + 2 * padding.w) }
-        var sampleFloats: Int { inChannels * padded.product }
+        /// Floats of a padded input frame.
+        var paddedPlane: Int { (input.h + 2 * padding.h) * (input.w + 2 * padding.w) }
 
         init(inChannels: Int, outChannels: Int, input: Triple, output: Triple, kernel: Triple, padding: Triple) {
             self.inChannels = inChannels
@@ -78,8 +75,27 @@ struct BlockedConv3D {
         return View(inChannels: g.inChannels, outChannels: g.outChannels, input: g.input, output: g.output, kernel: g.kernel, padding: g.padding)
     }
 
-    /// Samples per group of `view`.
-    private func groupSize(_ view: View) -> Int { max(1, min(g.batch, BlockedConv3D.budget / max(view.sampleFloats, 1))) }
+    /// A unit of `view`'s work: `emotion3d_blocked_samples_per_task` samples (one, or three on
+    /// planes of ≤ 16 outputs) and a run of their output planes, whose input frames the worker
+    /// computing it pads into its own buffer. Runs per sample group: as few as keep that buffer
+    /// within 2^18 floats (1 MiB, inside a core's L2).
+    private struct Units {
+        let samples: Int, runs: Int, bufferFloats: Int
+        init(_ view: View) {
+            samples = withUnsafePointer(to: view.shape) { Int(emotion3d_blocked_samples_per_task($0)) }
+            let planes = view.output.d, samples = self.samples
+            func floats(_ runs: Int) -> Int {
+                samples * view.inChannels * min(view.input.d, (planes + runs - 1) / runs - 1 + view.kernel.d) * view.paddedPlane
+                    + Int(EMOTION3D_BLOCKED_SLACK)
+            }
+            var runs = 1
+            while runs < planes && floats(runs) > 1 << 18 { runs += 1 }
+            self.runs = runs
+            bufferFloats = floats(runs)
+        }
+        /// Output planes of run `run` of `planes`.
+        func planes(_ run: Int, of planes: Int) -> Range<Int> { (planes * run / runs)..<(planes * (run + 1) / runs) }
+    }
 
     /// Whether the filter gradient kernel computes this geometry: 3 × 3 in height and width.
     var filterApplies: Bool { g.kernel.h == 3 && g.kernel.w == 3 }
@@ -104,8 +120,11 @@ struct BlockedConv3D {
     }
     private var filterFloats: Int { g.outChannels * g.inChannels * g.kernel.product }
 
-    /// Floats of scratch of `pass`: packed weights, the padded group, each worker's partial sums;
-    /// for the filter gradient, the padded input and output gradient of a group.
+    /// Runs of output planes per sample group of `pass`'s units (forward and data gradient).
+    func unitRuns(_ pass: ConvPass) -> Int { Units(view(pass)).runs }
+
+    /// Floats of scratch of `pass`: packed weights, then each worker's unit buffer and partial sums;
+    /// for the filter gradient, each worker's unit buffer and (after the first) gradient.
     func scratchFloats(_ pass: ConvPass, workers: Int = FastConv3D.workers) -> Int {
         if pass == .backwardFilter {
             // Each worker's unit buffer; the workers after the first also sum into a gradient of their own.
@@ -114,8 +133,7 @@ struct BlockedConv3D {
         }
         let view = view(pass)
         return Scratch.floats(
-            [view.packedFloats, groupSize(view) * view.sampleFloats + Int(EMOTION3D_BLOCKED_SLACK)]
-                + Array(repeating: Int(EMOTION3D_BLOCKED_PARTIALS), count: max(workers, 1)))
+            [view.packedFloats] + Array(repeating: [Units(view).bufferFloats, Int(EMOTION3D_BLOCKED_PARTIALS)], count: max(workers, 1)).flatMap { $0 })
     }
 
     /// `y = epilogue(conv(x, w))`; same layouts as `FastConv3D.forward`.
@@ -162,54 +180,59 @@ struct BlockedConv3D {
         }
     }
 
+    /// Each worker takes a contiguous half of the units (`Units`): pads the input frames a unit's
+    /// output planes read into its own buffer, so they stay in its L2 while its tasks read them
+    /// (padding a whole group first sent every frame to memory and back: the data gradient of the
+    /// small network's second convolution ran 7–15 % slower on one core), then runs the unit's
+    /// tasks on them. One synchronisation per call.
     private func run(
         _ view: View, target: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
         transposed: Bool, scratch given: UnsafeMutableBufferPointer<Float>?
     ) {
-        let g = self.g, group = groupSize(view), packedFloats = view.packedFloats
-        let groupFloats = group * view.sampleFloats + Int(EMOTION3D_BLOCKED_SLACK)
-        let workers = self.workers
+        let g = self.g, units = Units(view), workers = self.workers
         Scratch.with(given, floats: scratchFloats(transposed ? .backwardData : .forward, workers: workers)) { scratch in
-            let packed = scratch.take(packedFloats), padded = scratch.take(groupFloats)
-            let partials = (0..<workers).map { _ in SendablePointer(scratch.take(Int(EMOTION3D_BLOCKED_PARTIALS))) }
-            emotion3d_blocked_pack(w, epilogue.scale, packed, Int32(g.outChannels), Int32(g.inChannels), Int32(g.kernel.product), transposed ? 1 : 0)
-            (padded + group * view.sampleFloats).initialize(repeating: 0, count: Int(EMOTION3D_BLOCKED_SLACK))
-            let shape = view.shape
-            let (perTask, blockGroups) = withUnsafePointer(to: shape) {
-                (Int(emotion3d_blocked_samples_per_task($0)), Int(emotion3d_blocked_block_groups($0)))
+            let packed = scratch.take(view.packedFloats)
+            let buffers = (0..<workers).map { _ in
+                (unit: SendablePointer(scratch.take(units.bufferFloats)), partials: SendablePointer(scratch.take(Int(EMOTION3D_BLOCKED_PARTIALS))))
             }
-            let blocks = (view.outChannels + 7) / 8
-            let inPlanes = view.inChannels * view.input.d, outPlane = view.output.h * view.output.w
-            let outVolume = view.output.d * outPlane
-            let shared = (
-                target: SendablePointer(target), source: SendableConstPointer(source), padded: SendablePointer(padded),
-                packed: SendableConstPointer(UnsafePointer(packed))
-            )
+            emotion3d_blocked_pack(w, epilogue.scale, packed, Int32(g.outChannels), Int32(g.inChannels), Int32(g.kernel.product), transposed ? 1 : 0)
+            let blockGroups = withUnsafePointer(to: view.shape) { Int(emotion3d_blocked_block_groups($0)) }
+            let inFrame = view.input.h * view.input.w, outPlane = view.output.h * view.output.w, outVolume = view.output.d * outPlane
+            let plane = view.paddedPlane, slack = Int(EMOTION3D_BLOCKED_SLACK)
+            let shared = (target: SendablePointer(target), source: SendableConstPointer(source), packed: SendableConstPointer(UnsafePointer(packed)))
             let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
-            for n0 in stride(from: 0, to: g.batch, by: group) {
-                let samples = min(group, g.batch - n0)
-                splitRanges(samples * inPlanes, workers: workers) { _, planes in
-                    emotion3d_blocked_pad(
-                        shared.source.base + n0 * inPlanes * view.input.h * view.input.w, shared.padded.base, planes.lowerBound, planes.upperBound,
-                        Int32(view.input.h), Int32(view.input.w), Int32(view.padding.h), Int32(view.padding.h), Int32(view.padding.w),
-                        Int32(view.padding.w))
-                }
-                let output = SendablePointer(shared.target.base + n0 * view.outChannels * outVolume)
-                let sampleGroups = (samples + perTask - 1) / perTask
-                splitRanges(sampleGroups * view.output.d * blockGroups, workers: workers) { worker, tasks in
+            let sampleGroups = (g.batch + units.samples - 1) / units.samples
+            splitRanges(sampleGroups * units.runs, workers: workers) { worker, range in
+                let buffer = buffers[worker].unit.base
+                for unit in range {
+                    let n0 = unit / units.runs * units.samples, samples = min(units.samples, g.batch - n0)
+                    let planes = units.planes(unit % units.runs, of: view.output.d)
+                    // The frames the planes read, and the shape that numbers them from the buffer's first.
+                    let first = max(0, planes.lowerBound - view.padding.d)
+                    let frames = max(0, min(view.input.d, planes.upperBound - 1 - view.padding.d + view.kernel.d) - first)
+                    for s in 0..<samples {
+                        for c in 0..<view.inChannels {
+                            emotion3d_blocked_pad(
+                                shared.source.base + (((n0 + s) * view.inChannels + c) * view.input.d + first) * inFrame,
+                                buffer + (s * view.inChannels + c) * frames * plane, 0, frames, Int32(view.input.h), Int32(view.input.w),
+                                Int32(view.padding.h), Int32(view.padding.h), Int32(view.padding.w), Int32(view.padding.w))
+                        }
+                    }
+                    (buffer + samples * view.inChannels * frames * plane).initialize(repeating: 0, count: slack)
+                    var shape = view.shape
+                    shape.input.0 = Int32(frames)
+                    shape.padding.0 = Int32(view.padding.d + first)
+                    let output = shared.target.base + n0 * view.outChannels * outVolume
                     withUnsafePointer(to: shape) { shape in
                         emotion3d_blocked_forward(
-                            shared.padded.base, shared.packed.base, bias?.base, output.base, shape, Int32(samples), partials[worker].base,
-                            tasks.lowerBound, tasks.upperBound)
+                            buffer, shared.packed.base, bias?.base, output, shape, Int32(samples), buffers[worker].partials.base,
+                            planes.lowerBound * blockGroups, planes.upperBound * blockGroups)
                     }
-                    guard let activation else { return }
-                    for task in tasks {
-                        let plane = task / blockGroups, blockGroup = task % blockGroups
-                        let n0 = plane / view.output.d * perTask, od = plane % view.output.d
-                        let b0 = blocks * blockGroup / blockGroups, b1 = blocks * (blockGroup + 1) / blockGroups
-                        for n in n0..<min(samples, n0 + perTask) {
-                            for o in (b0 * 8)..<min(view.outChannels, b1 * 8) {
-                                let start = output.base + (n * view.outChannels + o) * outVolume + od * outPlane
+                    guard let activation else { continue }
+                    for s in 0..<samples {
+                        for o in 0..<view.outChannels {
+                            for od in planes {
+                                let start = output + (s * view.outChannels + o) * outVolume + od * outPlane
                                 applyEpilogue(start, start, outPlane, bias: 0, activation)
                             }
                         }
