@@ -99,7 +99,7 @@ extension BatchNormActivationMaxPool: BufferEvaluable {
         let beta = SendableConstPointer(inputs[2].baseAddress!)
         Scratch.with(scratch, floats: Self.scratchCount(input: shape)) { scratch in
             let planes = (0..<workers).map { _ in SendablePointer(scratch.take(plane)) }
-            splitRanges(channels, workers: shape.count >= 1_000_000 ? workers : 1) { worker, range in
+            claimRanges(channels, workers: shape.count >= 1_000_000 ? workers : 1) { worker, range in
                 let activation = planes[worker].base
                 for c in range {
                     let (scale, offset) = normalisation.statistics(

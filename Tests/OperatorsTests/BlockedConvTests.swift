@@ -108,6 +108,17 @@ struct BlockedConvTests {
         }
     }
 
+    @Test("the filter gradient has the same bits run after run, whichever core takes which units")
+    func filterDeterministic() throws {
+        let f = try Fixture("filter gradient units: 2 runs of planes per sample", seed: 33)
+        var first: [Float] = []
+        for run in 0..<12 {
+            var filter = [Float](repeating: .nan, count: f.w.count)
+            f.dy.withUnsafeBufferPointer { dyp in f.x.withUnsafeBufferPointer { xp in f.kernel.backwardFilter(&filter, dyp.baseAddress!, xp.baseAddress!) } }
+            if run == 0 { first = filter } else { #expect(zip(filter, first).allSatisfy { $0.bitPattern == $1.bitPattern }, "run \(run)") }
+        }
+    }
+
     @Test("the rule runs it for the small network's 16- and 32-channel layers (forward, data), the filter gradient up to 16 channels, not for 64+ channels or the main job's network")
     func rule() {
         func geometry(_ x: Shape, _ w: Shape) -> ConvGeometry { ConvGeometry(input: x, weight: w, stride: Triple(1), padding: Triple(1)) }

@@ -119,6 +119,9 @@ struct BlockedConv3D {
         return runs
     }
     private var filterFloats: Int { g.outChannels * g.inChannels * g.kernel.product }
+    /// Runs of consecutive units of the filter gradient that the workers take in turn, each summed
+    /// into a gradient of its own: the sums do not depend on which worker ran what.
+    private var filterSlots: Int { min(16, g.batch * filterRuns) }
 
     /// Runs of output planes per sample group of `pass`'s units (forward and data gradient).
     func unitRuns(_ pass: ConvPass) -> Int { Units(view(pass)).runs }
@@ -127,9 +130,9 @@ struct BlockedConv3D {
     /// for the filter gradient, each worker's unit buffer and (after the first) gradient.
     func scratchFloats(_ pass: ConvPass, workers: Int = FastConv3D.workers) -> Int {
         if pass == .backwardFilter {
-            // Each worker's unit buffer; the workers after the first also sum into a gradient of their own.
+            // Each worker's unit buffer; the slots after the first sum into a gradient of their own.
             let unit = filterUnitFloats(planes: (g.output.d + filterRuns - 1) / filterRuns)
-            return Scratch.floats(Array(repeating: unit, count: max(workers, 1)) + Array(repeating: filterFloats, count: max(workers - 1, 0)))
+            return Scratch.floats(Array(repeating: unit, count: max(workers, 1)) + Array(repeating: filterFloats, count: filterSlots - 1))
         }
         let view = view(pass)
         return Scratch.floats(
@@ -152,27 +155,31 @@ struct BlockedConv3D {
     }
 
     /// `dw [Cout, Cin, kD, 3, 3]` from `dy` and `x`, overwriting `dw` (needs `filterApplies`). The
-    /// units (a sample's run of output planes, `filterRuns`) go to the workers in two contiguous
-    /// halves; each pads its unit into its own buffer, so the copies stay in its L2, and sums into
-    /// its own gradient (the first into `dw`), added up once at the end: one synchronisation per call.
+    /// units (a sample's run of output planes, `filterRuns`) are cut into at most 16 slots of
+    /// consecutive units, which the workers take as they finish the last (`claimRanges`); a worker
+    /// pads each unit into its own buffer, so the copies stay in its L2, and sums it into its
+    /// slot's gradient (the first slot's is `dw`). The slots are added up in order at the end: the
+    /// same bits whichever worker ran a slot, and one synchronisation per call.
     func backwardFilter(
         _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, scratch given: UnsafeMutableBufferPointer<Float>? = nil
     ) {
         precondition(filterApplies, "BlockedConv3D.backwardFilter needs a 3 × 3 kernel in height and width")
-        let g = self.g, workers = self.workers, runs = filterRuns, floats = filterFloats
+        let g = self.g, workers = self.workers, runs = filterRuns, floats = filterFloats, slots = filterSlots, units = g.batch * runs
         let unitFloats = filterUnitFloats(planes: (g.output.d + runs - 1) / runs)
         Scratch.with(given, floats: scratchFloats(.backwardFilter, workers: workers)) { scratch in
-            let units = (0..<workers).map { _ in SendablePointer(scratch.take(unitFloats)) }
-            let sums = [SendablePointer(dw)] + (1..<workers).map { _ in SendablePointer(scratch.take(floats)) }
-            for sum in sums { sum.base.initialize(repeating: 0, count: floats) }
+            let buffers = (0..<workers).map { _ in SendablePointer(scratch.take(unitFloats)) }
+            let sums = [SendablePointer(dw)] + (1..<slots).map { _ in SendablePointer(scratch.take(floats)) }
             let shared = (dy: SendableConstPointer(dy), x: SendableConstPointer(x)), shape = view(.forward).shape, planes = g.output.d
-            splitRanges(g.batch * runs, workers: workers) { worker, range in
+            claimRanges(slots, workers: workers) { worker, range in
                 withUnsafePointer(to: shape) { shape in
-                    for unit in range {
-                        let n = unit / runs, run = unit % runs
-                        emotion3d_blocked_filter_unit(
-                            shared.x.base, shared.dy.base, units[worker].base, sums[worker].base, shape, n, Int32(planes * run / runs),
-                            Int32(planes * (run + 1) / runs))
+                    for slot in range {
+                        sums[slot].base.initialize(repeating: 0, count: floats)
+                        for unit in (units * slot / slots)..<(units * (slot + 1) / slots) {
+                            let n = unit / runs, run = unit % runs
+                            emotion3d_blocked_filter_unit(
+                                shared.x.base, shared.dy.base, buffers[worker].base, sums[slot].base, shape, n, Int32(planes * run / runs),
+                                Int32(planes * (run + 1) / runs))
+                        }
                     }
                 }
             }
@@ -180,11 +187,11 @@ struct BlockedConv3D {
         }
     }
 
-    /// Each worker takes a contiguous half of the units (`Units`): pads the input frames a unit's
-    /// output planes read into its own buffer, so they stay in its L2 while its tasks read them
-    /// (padding a whole group first sent every frame to memory and back: the data gradient of the
-    /// small network's second convolution ran 7–15 % slower on one core), then runs the unit's
-    /// tasks on them. One synchronisation per call.
+    /// The workers take the units (`Units`) as they finish the last (`claimRanges`): each pads the
+    /// input frames a unit's output planes read into its own buffer, so they stay in its L2 while
+    /// its tasks read them (padding a whole group first sent every frame to memory and back: the
+    /// data gradient of the small network's second convolution ran 7–15 % slower on one core),
+    /// then runs the unit's tasks on them. One synchronisation per call.
     private func run(
         _ view: View, target: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ epilogue: ConvEpilogue,
         transposed: Bool, scratch given: UnsafeMutableBufferPointer<Float>?
@@ -202,7 +209,7 @@ struct BlockedConv3D {
             let shared = (target: SendablePointer(target), source: SendableConstPointer(source), packed: SendableConstPointer(UnsafePointer(packed)))
             let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
             let sampleGroups = (g.batch + units.samples - 1) / units.samples
-            splitRanges(sampleGroups * units.runs, workers: workers) { worker, range in
+            claimRanges(sampleGroups * units.runs, workers: workers) { worker, range in
                 let buffer = buffers[worker].unit.base
                 for unit in range {
                     let n0 = unit / units.runs * units.samples, samples = min(units.samples, g.batch - n0)

@@ -92,7 +92,7 @@ struct WinogradConv3D {
 
     /// Transforms every input frame of samples `n0..<n0+count` into `buffers.input` (`V`).
     private func transformFrames(_ buffers: Buffers, _ x: SendableConstPointer<Float>, n0: Int, count: Int, workers: Int) {
-        splitRanges(g.input.d * g.inChannels * count, workers: workers) { worker, rows in
+        claimRanges(g.input.d * g.inChannels * count, workers: workers) { worker, rows in
             for row in rows { transformInput(buffers.input, x.base, n0: n0, count: count, row: row, worker: buffers.workers[worker]) }
         }
     }
@@ -105,7 +105,7 @@ struct WinogradConv3D {
         for od in 0..<g.output.d {
             let taps = g.depthTaps(od)
             guard !taps.isEmpty else { continue }
-            splitRanges(g.outChannels * count, workers: workers) { worker, planes in
+            claimRanges(g.outChannels * count, workers: workers) { worker, planes in
                 for plane in planes {
                     transformGradient(buffers.output, dy.base, n0: n0, count: count, od: od, plane: plane, worker: buffers.workers[worker])
                 }
@@ -162,7 +162,7 @@ struct WinogradConv3D {
                     let taps = g.depthTaps(od), k = taps.count * cin
                     if k > 0 {
                         let first = firstFrame(od, taps)
-                        splitRanges(16, workers: workers) { _, positions in
+                        claimRanges(16, workers: workers) { _, positions in
                             for xi in positions {
                                 Gemm.multiply(
                                     m: cout, n: cols, k: k, MatrixView(weights.base + xi * cout * kFull + taps.lowerBound * cin, rowStride: kFull),
@@ -173,7 +173,7 @@ struct WinogradConv3D {
                     } else {
                         buffers.output.update(repeating: 0, count: 16 * cout * cols)
                     }
-                    splitRanges(cout * count, workers: workers) { worker, planes in
+                    claimRanges(cout * count, workers: workers) { worker, planes in
                         for plane in planes {
                             transformOutput(
                                 shared.y.base, buffers.output, n0: n0, count: count, od: od, plane: plane, bias: bias?.base[plane % cout] ?? 0, activation,
@@ -200,7 +200,7 @@ struct WinogradConv3D {
                 buffers.input.update(repeating: 0, count: 16 * frames * cin * cols)
                 forEachGradientPlane(buffers, shared.dy, n0: n0, count: count, workers: workers) { taps, first in
                     let k = taps.count * cin
-                    splitRanges(16, workers: workers) { _, positions in
+                    claimRanges(16, workers: workers) { _, positions in
                         for xi in positions {
                             Gemm.multiply(
                                 m: k, n: cols, k: cout,
@@ -211,7 +211,7 @@ struct WinogradConv3D {
                     }
                 }
                 // Each (frame, channel, sample) row writes its own input plane.
-                splitRanges(frames * cin * count, workers: workers) { worker, rows in
+                claimRanges(frames * cin * count, workers: workers) { worker, rows in
                     for row in rows { scatterInputGradient(shared.dx.base, buffers.input, n0: n0, count: count, row: row, worker: buffers.workers[worker]) }
                 }
             }
@@ -231,7 +231,7 @@ struct WinogradConv3D {
                 transformFrames(buffers, shared.x, n0: n0, count: count, workers: workers)
                 forEachGradientPlane(buffers, shared.dy, n0: n0, count: count, workers: workers) { taps, first in
                     let k = taps.count * cin
-                    splitRanges(16, workers: workers) { _, positions in
+                    claimRanges(16, workers: workers) { _, positions in
                         for xi in positions {
                             Gemm.multiply(
                                 m: cout, n: k, k: cols, MatrixView(buffers.output + xi * cout * cols, rowStride: cols),
@@ -253,7 +253,7 @@ struct WinogradConv3D {
     private func transformWeights(_ u: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>, scale: UnsafePointer<Float>? = nil, workers: Int) {
         let cout = g.outChannels, cin = g.inChannels, kd = g.kernel.d, kFull = self.kFull, taps = g.usedTaps
         let target = SendablePointer(u), source = SendableConstPointer(w), factors = scale.map { SendableConstPointer($0) }
-        splitRanges(cout, workers: workers) { _, outputs in
+        claimRanges(cout, workers: workers) { _, outputs in
             for o in outputs {
                 let factor = factors?.base[o] ?? 1
                 for a in taps {
@@ -302,7 +302,7 @@ struct WinogradConv3D {
     private func filterGradient(_ dw: UnsafeMutablePointer<Float>, _ du: UnsafePointer<Float>, workers: Int) {
         let cout = g.outChannels, cin = g.inChannels, kd = g.kernel.d, kFull = self.kFull, taps = g.usedTaps
         let target = SendablePointer(dw), source = SendableConstPointer(du)
-        splitRanges(cout, workers: workers) { _, outputs in
+        claimRanges(cout, workers: workers) { _, outputs in
             for o in outputs {
                 for c in 0..<cin {
                     for a in 0..<kd {
