@@ -77,8 +77,7 @@ struct BlockedConv3D {
 
     /// A unit of `view`'s work: `emotion3d_blocked_samples_per_task` samples (one, or three on
     /// planes of ≤ 16 outputs) and a run of their output planes, whose input frames the worker
-    /// computing it pads into its own buffer. Runs per sample group: as few as keep that buffer
-    /// within 2^18 floats (1 MiB, inside a core's L2).
+    /// computing it pads into its own buffer. Runs per sample group: `fewestRuns`.
     private struct Units {
         let samples: Int, runs: Int, bufferFloats: Int
         init(_ view: View) {
@@ -88,9 +87,7 @@ struct BlockedConv3D {
                 samples * view.inChannels * min(view.input.d, (planes + runs - 1) / runs - 1 + view.kernel.d) * view.paddedPlane
                     + Int(EMOTION3D_BLOCKED_SLACK)
             }
-            var runs = 1
-            while runs < planes && floats(runs) > 1 << 18 { runs += 1 }
-            self.runs = runs
+            runs = BlockedConv3D.fewestRuns(planes, floats)
             bufferFloats = floats(runs)
         }
         /// Output planes of run `run` of `planes`.
@@ -113,9 +110,13 @@ struct BlockedConv3D {
     }
     /// Units of the filter gradient per sample: its output planes in near-equal runs, as few as
     /// keep each run's padded input and gradient within 2^18 floats (1 MiB, inside a core's L2).
-    var filterRuns: Int {
+    var filterRuns: Int { BlockedConv3D.fewestRuns(g.output.d) { filterUnitFloats(planes: (g.output.d + $0 - 1) / $0) } }
+
+    /// The fewest runs (at most `planes`) for which a run's buffer, `floats(runs)`, is within 2^18
+    /// floats (1 MiB, inside a core's L2).
+    private static func fewestRuns(_ planes: Int, _ floats: (Int) -> Int) -> Int {
         var runs = 1
-        while runs < g.output.d && filterUnitFloats(planes: (g.output.d + runs - 1) / runs) > 1 << 18 { runs += 1 }
+        while runs < planes && floats(runs) > 1 << 18 { runs += 1 }
         return runs
     }
     private var filterFloats: Int { g.outChannels * g.inChannels * g.kernel.product }
@@ -127,7 +128,7 @@ struct BlockedConv3D {
     func unitRuns(_ pass: ConvPass) -> Int { Units(view(pass)).runs }
 
     /// Floats of scratch of `pass`: packed weights, then each worker's unit buffer and partial sums;
-    /// for the filter gradient, each worker's unit buffer and (after the first) gradient.
+    /// for the filter gradient, each worker's unit buffer and a gradient per slot after the first.
     func scratchFloats(_ pass: ConvPass, workers: Int = FastConv3D.workers) -> Int {
         if pass == .backwardFilter {
             // Each worker's unit buffer; the slots after the first sum into a gradient of their own.
