@@ -299,17 +299,21 @@ __attribute__((target("avx512f"), always_inline)) static inline void filter_rang
     }
 }
 
-// The frames of the input a unit of output planes od_first..<od_last reads: first..<end.
-static void unit_frames(const struct emotion3d_conv_shape *s, int od_first, int od_last, int *first, int *end) {
+void emotion3d_blocked_unit_frames(const struct emotion3d_conv_shape *s, int od_first, int od_last, int *first, int *end) {
     const int f0 = od_first - s->padding[0], f1 = od_last - 1 - s->padding[0] + s->kernel[0];
     *first = f0 > 0 ? f0 : 0;
     *end = f1 < s->input[0] ? f1 : s->input[0];
+    if (*end < *first) *end = *first;
+}
+
+int emotion3d_blocked_unit_frames_at_most(const struct emotion3d_conv_shape *s, int planes) {
+    return planes - 1 + s->kernel[0] < s->input[0] ? planes - 1 + s->kernel[0] : s->input[0];
 }
 
 long emotion3d_blocked_filter_unit_floats(const struct emotion3d_conv_shape *s, int planes) {
     const long wp = s->output[2] + 2;
-    const int frames = planes - 1 + s->kernel[0] < s->input[0] ? planes - 1 + s->kernel[0] : s->input[0];
-    return (long)s->in_channels * frames * (s->output[1] + 2) * wp + (long)s->out_channels * planes * s->output[1] * wp + EMOTION3D_BLOCKED_SLACK;
+    return (long)s->in_channels * emotion3d_blocked_unit_frames_at_most(s, planes) * (s->output[1] + 2) * wp
+        + (long)s->out_channels * planes * s->output[1] * wp + EMOTION3D_BLOCKED_SLACK;
 }
 
 // The sums of `of` output channels from o0 against input channel c over the unit, added to dw.
@@ -343,7 +347,7 @@ __attribute__((target("avx512f"))) void emotion3d_blocked_filter_unit(
     const int planes = od_last - od_first;
     const long wp = out_w + 2, x_plane = (long)(out_h + 2) * wp, dy_plane = (long)out_h * wp;
     int frame_first, frame_end;
-    unit_frames(s, od_first, od_last, &frame_first, &frame_end);
+    emotion3d_blocked_unit_frames(s, od_first, od_last, &frame_first, &frame_end);
     const int frames = frame_end - frame_first;
     // The unit's input frames, channel by channel, padded by (ph, pw); then its output gradient
     // planes with 2 zero columns per row; then zeros that the input's last loads may reach.

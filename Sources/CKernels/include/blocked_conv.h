@@ -45,6 +45,13 @@ void emotion3d_blocked_forward(
     const float *padded, const float *packed, const float *bias, float *y, const struct emotion3d_conv_shape *shape, int samples, float *partials,
     long first, long last);
 
+/// The input frames `first..<end` that output planes `od_first..<od_last` read through the depth
+/// taps (stride 1), clipped to the input.
+void emotion3d_blocked_unit_frames(const struct emotion3d_conv_shape *shape, int od_first, int od_last, int *first, int *end);
+
+/// The most frames `emotion3d_blocked_unit_frames` gives for a run of `planes` output planes.
+int emotion3d_blocked_unit_frames_at_most(const struct emotion3d_conv_shape *shape, int planes);
+
 /// Floats of the buffer `emotion3d_blocked_filter_unit` pads a unit of `planes` output planes into.
 long emotion3d_blocked_filter_unit_floats(const struct emotion3d_conv_shape *shape, int planes);
 

@@ -75,23 +75,38 @@ struct BlockedConv3D {
         return View(inChannels: g.inChannels, outChannels: g.outChannels, input: g.input, output: g.output, kernel: g.kernel, padding: g.padding)
     }
 
+    /// A sample's output planes cut into near-equal runs: as few as keep a run's buffer,
+    /// `floats(planes of the longest run)`, within 2^18 floats (1 MiB, inside a core's L2).
+    private struct PlaneRuns {
+        let planes: Int, count: Int
+        init(planes: Int, floats: (Int) -> Int) {
+            self.planes = planes
+            var count = 1
+            while count < planes && floats((planes + count - 1) / count) > 1 << 18 { count += 1 }
+            self.count = count
+        }
+        /// Planes of the longest run.
+        var longest: Int { (planes + count - 1) / count }
+        /// Output planes of run `run`.
+        subscript(run: Int) -> Range<Int> { (planes * run / count)..<(planes * (run + 1) / count) }
+    }
+
     /// A unit of `view`'s work: `emotion3d_blocked_samples_per_task` samples (one, or three on
     /// planes of ≤ 16 outputs) and a run of their output planes, whose input frames the worker
-    /// computing it pads into its own buffer. Runs per sample group: `fewestRuns`.
+    /// computing it pads into its own buffer.
     private struct Units {
-        let samples: Int, runs: Int, bufferFloats: Int
+        let samples: Int, runs: PlaneRuns, bufferFloats: Int
         init(_ view: View) {
-            samples = withUnsafePointer(to: view.shape) { Int(emotion3d_blocked_samples_per_task($0)) }
-            let planes = view.output.d, samples = self.samples
-            func floats(_ runs: Int) -> Int {
-                samples * view.inChannels * min(view.input.d, (planes + runs - 1) / runs - 1 + view.kernel.d) * view.paddedPlane
-                    + Int(EMOTION3D_BLOCKED_SLACK)
+            let shape = view.shape
+            let samples = withUnsafePointer(to: shape) { Int(emotion3d_blocked_samples_per_task($0)) }
+            func floats(_ planes: Int) -> Int {
+                let frames = withUnsafePointer(to: shape) { Int(emotion3d_blocked_unit_frames_at_most($0, Int32(planes))) }
+                return samples * view.inChannels * frames * view.paddedPlane + Int(EMOTION3D_BLOCKED_SLACK)
             }
-            runs = BlockedConv3D.fewestRuns(planes, floats)
-            bufferFloats = floats(runs)
+            self.samples = samples
+            runs = PlaneRuns(planes: view.output.d, floats: floats)
+            bufferFloats = floats(runs.longest)
         }
-        /// Output planes of run `run` of `planes`.
-        func planes(_ run: Int, of planes: Int) -> Range<Int> { (planes * run / runs)..<(planes * (run + 1) / runs) }
     }
 
     /// Whether the filter gradient kernel computes this geometry: 3 × 3 in height and width.
@@ -108,32 +123,26 @@ struct BlockedConv3D {
     private func filterUnitFloats(planes: Int) -> Int {
         withUnsafePointer(to: view(.forward).shape) { Int(emotion3d_blocked_filter_unit_floats($0, Int32(planes))) }
     }
-    /// Units of the filter gradient per sample: its output planes in near-equal runs, as few as
-    /// keep each run's padded input and gradient within 2^18 floats (1 MiB, inside a core's L2).
-    var filterRuns: Int { BlockedConv3D.fewestRuns(g.output.d) { filterUnitFloats(planes: (g.output.d + $0 - 1) / $0) } }
-
-    /// The fewest runs (at most `planes`) for which a run's buffer, `floats(runs)`, is within 2^18
-    /// floats (1 MiB, inside a core's L2).
-    private static func fewestRuns(_ planes: Int, _ floats: (Int) -> Int) -> Int {
-        var runs = 1
-        while runs < planes && floats(runs) > 1 << 18 { runs += 1 }
-        return runs
-    }
+    /// The filter gradient's units per sample: runs of its output planes.
+    private var filterPlaneRuns: PlaneRuns { PlaneRuns(planes: g.output.d) { filterUnitFloats(planes: $0) } }
+    /// Units of the filter gradient per sample.
+    var filterRuns: Int { filterPlaneRuns.count }
     private var filterFloats: Int { g.outChannels * g.inChannels * g.kernel.product }
     /// Runs of consecutive units of the filter gradient that the workers take in turn, each summed
     /// into a gradient of its own: the sums do not depend on which worker ran what.
-    private var filterSlots: Int { min(16, g.batch * filterRuns) }
+    private func filterSlots(_ runs: PlaneRuns) -> Int { min(16, g.batch * runs.count) }
 
     /// Runs of output planes per sample group of `pass`'s units (forward and data gradient).
-    func unitRuns(_ pass: ConvPass) -> Int { Units(view(pass)).runs }
+    func unitRuns(_ pass: ConvPass) -> Int { Units(view(pass)).runs.count }
 
     /// Floats of scratch of `pass`: packed weights, then each worker's unit buffer and partial sums;
     /// for the filter gradient, each worker's unit buffer and a gradient per slot after the first.
     func scratchFloats(_ pass: ConvPass, workers: Int = FastConv3D.workers) -> Int {
         if pass == .backwardFilter {
             // Each worker's unit buffer; the slots after the first sum into a gradient of their own.
-            let unit = filterUnitFloats(planes: (g.output.d + filterRuns - 1) / filterRuns)
-            return Scratch.floats(Array(repeating: unit, count: max(workers, 1)) + Array(repeating: filterFloats, count: filterSlots - 1))
+            let runs = filterPlaneRuns
+            return Scratch.floats(
+                Array(repeating: filterUnitFloats(planes: runs.longest), count: max(workers, 1)) + Array(repeating: filterFloats, count: filterSlots(runs) - 1))
         }
         let view = view(pass)
         return Scratch.floats(
@@ -165,21 +174,21 @@ struct BlockedConv3D {
         _ dw: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, scratch given: UnsafeMutableBufferPointer<Float>? = nil
     ) {
         precondition(filterApplies, "BlockedConv3D.backwardFilter needs a 3 × 3 kernel in height and width")
-        let g = self.g, workers = self.workers, runs = filterRuns, floats = filterFloats, slots = filterSlots, units = g.batch * runs
-        let unitFloats = filterUnitFloats(planes: (g.output.d + runs - 1) / runs)
+        let g = self.g, workers = self.workers, runs = filterPlaneRuns, floats = filterFloats, slots = filterSlots(runs)
+        let units = g.batch * runs.count, unitFloats = filterUnitFloats(planes: runs.longest)
         Scratch.with(given, floats: scratchFloats(.backwardFilter, workers: workers)) { scratch in
             let buffers = (0..<workers).map { _ in SendablePointer(scratch.take(unitFloats)) }
             let sums = [SendablePointer(dw)] + (1..<slots).map { _ in SendablePointer(scratch.take(floats)) }
-            let shared = (dy: SendableConstPointer(dy), x: SendableConstPointer(x)), shape = view(.forward).shape, planes = g.output.d
+            let shared = (dy: SendableConstPointer(dy), x: SendableConstPointer(x)), shape = view(.forward).shape
             claimRanges(slots, workers: workers) { worker, range in
                 withUnsafePointer(to: shape) { shape in
                     for slot in range {
                         sums[slot].base.initialize(repeating: 0, count: floats)
                         for unit in (units * slot / slots)..<(units * (slot + 1) / slots) {
-                            let n = unit / runs, run = unit % runs
+                            let planes = runs[unit % runs.count]
                             emotion3d_blocked_filter_unit(
-                                shared.x.base, shared.dy.base, buffers[worker].base, sums[slot].base, shape, n, Int32(planes * run / runs),
-                                Int32(planes * (run + 1) / runs))
+                                shared.x.base, shared.dy.base, buffers[worker].base, sums[slot].base, shape, unit / runs.count,
+                                Int32(planes.lowerBound), Int32(planes.upperBound))
                         }
                     }
                 }
@@ -210,14 +219,17 @@ struct BlockedConv3D {
             let shared = (target: SendablePointer(target), source: SendableConstPointer(source), packed: SendableConstPointer(UnsafePointer(packed)))
             let bias = epilogue.bias.map { SendableConstPointer($0) }, activation = epilogue.activation
             let sampleGroups = (g.batch + units.samples - 1) / units.samples
-            claimRanges(sampleGroups * units.runs, workers: workers) { worker, range in
+            claimRanges(sampleGroups * units.runs.count, workers: workers) { worker, range in
                 let buffer = buffers[worker].unit.base
                 for unit in range {
-                    let n0 = unit / units.runs * units.samples, samples = min(units.samples, g.batch - n0)
-                    let planes = units.planes(unit % units.runs, of: view.output.d)
+                    let n0 = unit / units.runs.count * units.samples, samples = min(units.samples, g.batch - n0)
+                    let planes = units.runs[unit % units.runs.count]
                     // The frames the planes read, and the shape that numbers them from the buffer's first.
-                    let first = max(0, planes.lowerBound - view.padding.d)
-                    let frames = max(0, min(view.input.d, planes.upperBound - 1 - view.padding.d + view.kernel.d) - first)
+                    var firstFrame: Int32 = 0, endFrame: Int32 = 0
+                    withUnsafePointer(to: view.shape) {
+                        emotion3d_blocked_unit_frames($0, Int32(planes.lowerBound), Int32(planes.upperBound), &firstFrame, &endFrame)
+                    }
+                    let first = Int(firstFrame), frames = Int(endFrame - firstFrame)
                     for s in 0..<samples {
                         for c in 0..<view.inChannels {
                             emotion3d_blocked_pad(

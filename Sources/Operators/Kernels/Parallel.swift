@@ -66,7 +66,7 @@ func parallelRanges(_ count: Int, work: Int, _ body: @Sendable (Range<Int>) -> V
 /// seconds (the same single-threaded kernel pinned to each, side by side: 47 against 33 ms), and
 /// with fixed halves every parallel step waited for the slow one. For work whose items write
 /// disjoint outputs, with worker scratch that holds nothing from one item to the next: which
-/// worker runs an item must not change the result (`splitRanges` when it would).
+/// worker runs an item must not change the result (sums go per fixed group of items, not per worker).
 func claimRanges(_ count: Int, workers: Int, _ body: @Sendable (Int, Range<Int>) -> Void) {
     let parts = min(workers, count)
     if parts <= 1 { return body(0, 0..<count) }
@@ -78,13 +78,4 @@ func claimRanges(_ count: Int, workers: Int, _ body: @Sendable (Int, Range<Int>)
             body(worker, first..<min(count, first + grain))
         }
     }
-}
-
-/// Runs `body(worker, range)` over `0..<count` in one contiguous range per worker (at most
-/// `workers`), for kernels that give each worker its own scratch and whose result depends on which
-/// items a worker runs (sums per worker); otherwise `claimRanges` balances the cores.
-func splitRanges(_ count: Int, workers: Int, _ body: @Sendable (Int, Range<Int>) -> Void) {
-    let parts = min(workers, count)
-    if parts <= 1 { return body(0, 0..<count) }
-    DispatchQueue.concurrentPerform(iterations: parts) { part in body(part, (count * part / parts)..<(count * (part + 1) / parts)) }
 }
