@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import GraphCore
 
@@ -74,9 +75,9 @@ struct WinogradConv3D {
     /// 8 floats of slack: the transforms read whole vectors past a row's last block.
     private var inputFloats: Int { 16 * g.input.d * g.inChannels * maxColumns + 8 }
     private var outputFloats: Int { 16 * g.outChannels * maxColumns + 8 }
-    /// One worker's arrays: the horizontal transforms of a plane's rows, its even and odd columns,
-    /// and two output rows.
-    private var workerFloats: Int { (2 * tilesH + 2) * 4 * lanes + 2 * (lanes + 8) + 4 * lanes + 2 * lanes }
+    /// One worker's arrays: the horizontal transforms of a plane's rows and one padded row (the
+    /// output transform's two rows fit in the first).
+    private var workerFloats: Int { (2 * tilesH + 2) * 4 * lanes + 2 * lanes }
 
     private static var workers: Int { FastConv3D.workers }
 
@@ -105,9 +106,9 @@ struct WinogradConv3D {
         for od in 0..<g.output.d {
             let taps = g.depthTaps(od)
             guard !taps.isEmpty else { continue }
-            claimRanges(g.outChannels * count, workers: workers) { worker, planes in
+            claimRanges(g.outChannels * count, workers: workers) { _, planes in
                 for plane in planes {
-                    transformGradient(buffers.output, dy.base, n0: n0, count: count, od: od, plane: plane, worker: buffers.workers[worker])
+                    transformGradient(buffers.output, dy.base, n0: n0, count: count, od: od, plane: plane)
                 }
             }
             products(taps, firstFrame(od, taps))
@@ -346,18 +347,18 @@ struct WinogradConv3D {
         let (offset, first) = inputPlane(n0: n0, count: count, row: row)
         let plane = x + offset, lanes = self.lanes, inH = g.input.h, inW = g.input.w, ph = g.padding.h, pw = g.padding.w
         let rowsCount = 2 * tilesH + 2
-        let h = worker, even = worker + rowsCount * 4 * lanes, odd = even + lanes + 8
-        // Horizontal transform of each padded row ρ (input row ρ - ph): Bᵀ applied to (d0, d1, d2, d3) =
-        // (even[b], odd[b], even[b+1], odd[b+1]) for each block column b.
+        let h = worker
+        // Horizontal transform of each padded row ρ (input row ρ - ph): Bᵀ applied to (d0, d1, d2, d3),
+        // the padded columns 2b … 2b + 3 of each block column b.
         for rho in 0..<rowsCount {
             let hr = h + rho * 4 * lanes, ih = rho - ph
             guard ih >= 0 && ih < inH else {
                 hr.update(repeating: 0, count: 4 * lanes)
                 continue
             }
-            splitColumns(plane + ih * inW, width: inW, from: -pw, count: lanes + 1, even: even, odd: odd)
+            let row = plane + ih * inW
             for b in stride(from: 0, to: lanes, by: 8) {
-                let e0 = load(even + b), o0 = load(odd + b), e1 = load(even + b + 1), o1 = load(odd + b + 1)
+                let (e0, o0) = columnPairs(row, width: inW, from: 2 * b - pw), (e1, o1) = columnPairs(row, width: inW, from: 2 * b + 2 - pw)
                 store(hr + b, e0 - e1)
                 store(hr + lanes + b, o0 + e1)
                 store(hr + 2 * lanes + b, e1 - o0)
@@ -421,30 +422,18 @@ struct WinogradConv3D {
     }
 
     /// Output-gradient plane (sample, channel) `plane` of depth `od` of the group into `dM[ξ][o][s·S + block] = A dY Aᵀ`.
-    private func transformGradient(
-        _ dm: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, n0: Int, count groupCount: Int, od: Int, plane: Int,
-        worker: UnsafeMutablePointer<Float>
-    ) {
+    private func transformGradient(_ dm: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, n0: Int, count groupCount: Int, od: Int, plane: Int) {
         let cout = g.outChannels, s = plane / cout, o = plane % cout, lanes = self.lanes
         let cols = groupCount * tilePlane, xiStride = cout * cols, outH = g.output.h, outW = g.output.w
         let source = dy + (((n0 + s) * cout + o) * g.output.d + od) * outH * outW
         let target = dm + o * cols + s * tilePlane
-        // Even and odd columns of the block's two rows (0 past the plane).
-        let e0 = worker, o0 = e0 + lanes, e1 = o0 + lanes, o1 = e1 + lanes
         for by in 0..<tilesH {
-            func evenAndOddColumns(_ oh: Int, _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
-                if oh < outH {
-                    splitColumns(source + oh * outW, width: outW, from: 0, count: lanes, even: even, odd: odd)
-                } else {
-                    even.update(repeating: 0, count: lanes)
-                    odd.update(repeating: 0, count: lanes)
-                }
-            }
-            evenAndOddColumns(2 * by, e0, o0)
-            evenAndOddColumns(2 * by + 1, e1, o1)
+            // Even and odd columns of the block's two rows (0 past the plane).
+            let top = source + 2 * by * outW, bottomInside = 2 * by + 1 < outH
             for b in stride(from: 0, to: tilesW, by: 8) {
                 let count = storedLanes(by, b)
-                let a0 = load(e0 + b), b0 = load(o0 + b), a1 = load(e1 + b), b1 = load(o1 + b)
+                let (a0, b0) = columnPairs(top, width: outW, from: 2 * b)
+                let (a1, b1) = bottomInside ? columnPairs(top + outW, width: outW, from: 2 * b) : (.zero, .zero)
                 let out = target + by * tilesW + b
                 // A over columns: (e, e + o, e − o, −o); then over rows likewise.
                 func rows(_ j: Int, _ h0: SIMD8<Float>, _ h1: SIMD8<Float>) {
@@ -461,25 +450,13 @@ struct WinogradConv3D {
         }
     }
 
-    /// `even[m] = row[from + 2m]`, `odd[m] = row[from + 2m + 1]` for `m < count`, 0 outside `0..<width`.
+    /// Columns `from + 2l` (even) and `from + 2l + 1` (odd) of `row` for lanes `l < 8`, 0 outside
+    /// `0..<width`: two masked loads, in registers (no lane goes through memory).
     @inline(__always)
-    private func splitColumns(
-        _ row: UnsafePointer<Float>, width: Int, from: Int, count: Int, even: UnsafeMutablePointer<Float>, odd: UnsafeMutablePointer<Float>
-    ) {
-        func scalar(_ m: Int) {
-            let c0 = from + 2 * m, c1 = c0 + 1
-            even[m] = c0 >= 0 && c0 < width ? row[c0] : 0
-            odd[m] = c1 >= 0 && c1 < width ? row[c1] : 0
-        }
-        var m = 0
-        while m < count && from + 2 * m < 0 { scalar(m); m += 1 }
-        while m + 8 <= count && from + 2 * m + 16 <= width {
-            let pair = UnsafeRawPointer(row + from + 2 * m).loadUnaligned(as: SIMD16<Float>.self)
-            store(even + m, pair.evenHalf)
-            store(odd + m, pair.oddHalf)
-            m += 8
-        }
-        while m < count { scalar(m); m += 1 }
+    private func columnPairs(_ row: UnsafePointer<Float>, width: Int, from: Int) -> (even: SIMD8<Float>, odd: SIMD8<Float>) {
+        let lo = -from, hi = width - from
+        let pair = SIMD16(lowHalf: emotion3d_load_lanes(row + from, lo, hi), highHalf: emotion3d_load_lanes(row + from + 8, lo - 8, hi - 8))
+        return (pair.evenHalf, pair.oddHalf)
     }
 
     /// Writes `B dV Bᵀ` of row `row` of the group (frame, channel, sample) to its input plane of `dx`.
@@ -521,23 +498,17 @@ struct WinogradConv3D {
             for b in stride(from: 0, to: lanes, by: 8) {
                 let h0 = load(hr + b), h1 = load(hr + lanes + b), h2 = load(hr + 2 * lanes + b), h3 = load(hr + 3 * lanes + b)
                 var evens = h0, odds = h1 - h2 + h3
-                if b > 0 {
-                    let p0 = load(hr + b - 1), p1 = load(hr + lanes + b - 1), p2 = load(hr + 2 * lanes + b - 1), p3 = load(hr + 3 * lanes + b - 1)
-                    evens += p1 + p2 - p0
-                    odds -= p3
-                } else {
-                    var p0 = SIMD8<Float>.zero, p1 = p0, p2 = p0, p3 = p0
-                    for l in 1..<8 { p0[l] = hr[l - 1]; p1[l] = hr[lanes + l - 1]; p2[l] = hr[2 * lanes + l - 1]; p3[l] = hr[3 * lanes + l - 1] }
-                    evens += p1 + p2 - p0
-                    odds -= p3
-                }
+                let first = b == 0 ? 1 : 0
+                func previous(_ j: Int) -> SIMD8<Float> { emotion3d_load_lanes(hr + j * lanes + b - 1, first, 8) }
+                let p0 = previous(0), p1 = previous(1), p2 = previous(2), p3 = previous(3)
+                evens += p1 + p2 - p0
+                odds -= p3
                 var pair = SIMD16<Float>()
                 pair.evenHalf = evens
                 pair.oddHalf = odds
                 UnsafeMutableRawPointer(padded + 2 * b).storeBytes(of: pair, as: SIMD16<Float>.self)
             }
-            let source = padded + pw
-            for c in 0..<inW { target[c] = source[c] }
+            target.update(from: padded + pw, count: inW)
         }
     }
 
@@ -554,10 +525,7 @@ struct WinogradConv3D {
     /// The first `count` lanes from `p`, the rest 0.
     @inline(__always)
     private func load(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
-        if count == 8 { return load(p) }
-        var v = SIMD8<Float>.zero
-        for l in 0..<count { v[l] = p[l] }
-        return v
+        count == 8 ? load(p) : emotion3d_load_lanes(p, 0, count)
     }
 
     /// Lanes to store of the 8 blocks from column `b` of block row `by` into a plane's part of a
@@ -574,8 +542,7 @@ struct WinogradConv3D {
     /// Stores the first `count` lanes.
     @inline(__always)
     private func store(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, _ count: Int) {
-        if count == 8 { return store(p, v) }
-        for l in 0..<count { p[l] = v[l] }
+        count == 8 ? store(p, v) : emotion3d_store_lanes(p, v, count)
     }
 
     @inline(__always)
