@@ -1,3 +1,4 @@
+import CKernels
 import GraphCore
 
 /// Sizes of one 3D pooling, shared by the pooling operators' kernels.
@@ -46,9 +47,10 @@ struct PoolGeometry {
     }
 
     /// Max pooling without padding (`Float`), one output row at a time. Width windows of 2 at
-    /// stride 2 (every pool of the paper's family) on rows of 8 or more outputs go 8 outputs at a
-    /// time: one 16-wide load per window row, its even and odd halves the two taps, the whole
-    /// window folded in registers.
+    /// stride 2 (every pool of the paper's family) go 8 outputs at a time: one 16-wide load per
+    /// window row, its even and odd halves the two taps, the whole window folded in registers;
+    /// rows of fewer than 8 outputs (the small configuration's 6- and 3-wide pools) load and
+    /// store only their lanes (masked moves), where the per-output loop below ran ~4× slower.
     /// The other outputs start at the window's first element and fold each window row and width
     /// tap into the row, so the inner loop runs along it (a per-window `argmax` ran at ~2 GB/s).
     /// The first maximum wins and a NaN beats everything, as in `argmax`. `y` and `offsets` (the
@@ -60,7 +62,8 @@ struct PoolGeometry {
         var row = y + first, offsetRow = offsets.map { $0 + first }
         // Rows of at least 8 such outputs are all vectors: the last one overlaps its neighbour
         // (2·W' ≤ W, so its 16-wide loads stay in the row) and writes the same values again.
-        let paired = k.w == 2 && s.w == 2 && output.w >= 8 ? output.w : 0
+        // A shorter row is one vector of W' lanes.
+        let paired = k.w == 2 && s.w == 2 ? output.w : 0, lanes = min(8, output.w)
         let lane = V(0, 2, 4, 6, 8, 10, 12, 14)
         for plane in planes {
             let source = x + plane * input.product
@@ -70,9 +73,18 @@ struct PoolGeometry {
                     @inline(__always) func rowStart(_ a: Int, _ b: Int) -> Int { ((od * s.d + a) * input.h + oh * s.h + b) * input.w }
                     var next = 0
                     while next < paired {
-                        let ow = min(next, paired - 8)
+                        let ow = max(0, min(next, paired - 8))
                         next = ow + 8
-                        let firstPair = UnsafeRawPointer(source + rowStart(0, 0) + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
+                        // The two taps of `lanes` windows from `start`.
+                        @inline(__always) func pair(_ start: Int) -> SIMD16<Float> {
+                            let p = source + start
+                            if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+                            return SIMD16(lowHalf: emotion3d_load_lanes(p, 0, 2 * lanes), highHalf: emotion3d_load_lanes(p + 8, 0, 2 * lanes - 8))
+                        }
+                        @inline(__always) func store(_ v: V, _ target: UnsafeMutablePointer<Float>) {
+                            if lanes == 8 { UnsafeMutableRawPointer(target).storeBytes(of: v, as: V.self) } else { emotion3d_store_lanes(target, v, lanes) }
+                        }
+                        let firstPair = pair(rowStart(0, 0) + 2 * ow)
                         var best = firstPair.evenHalf
                         if let offsetRow {
                             var offset = lane + Float(rowStart(0, 0) + 2 * ow)
@@ -85,24 +97,24 @@ struct PoolGeometry {
                             for a in 0..<k.d {
                                 for b in 0..<k.h where a > 0 || b > 0 {
                                     let start = rowStart(a, b) + 2 * ow
-                                    let pair = UnsafeRawPointer(source + start).loadUnaligned(as: SIMD16<Float>.self), here = lane + Float(start)
-                                    fold(pair.evenHalf, here)
-                                    fold(pair.oddHalf, here + 1)
+                                    let taps = pair(start), here = lane + Float(start)
+                                    fold(taps.evenHalf, here)
+                                    fold(taps.oddHalf, here + 1)
                                 }
                             }
-                            UnsafeMutableRawPointer(offsetRow + ow).storeBytes(of: offset, as: V.self)
+                            store(offset, offsetRow + ow)
                         } else {
                             @inline(__always) func fold(_ v: V) { best.replace(with: v, where: (v .> best) .| (v .!= v)) }
                             fold(firstPair.oddHalf)
                             for a in 0..<k.d {
                                 for b in 0..<k.h where a > 0 || b > 0 {
-                                    let pair = UnsafeRawPointer(source + rowStart(a, b) + 2 * ow).loadUnaligned(as: SIMD16<Float>.self)
-                                    fold(pair.evenHalf)
-                                    fold(pair.oddHalf)
+                                    let taps = pair(rowStart(a, b) + 2 * ow)
+                                    fold(taps.evenHalf)
+                                    fold(taps.oddHalf)
                                 }
                             }
                         }
-                        UnsafeMutableRawPointer(row + ow).storeBytes(of: best, as: V.self)
+                        store(best, row + ow)
                     }
                     if paired < output.w {
                         let corner = rowStart(0, 0)

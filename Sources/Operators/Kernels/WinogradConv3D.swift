@@ -423,7 +423,7 @@ struct WinogradConv3D {
 
     /// Output-gradient plane (sample, channel) `plane` of depth `od` of the group into `dM[ξ][o][s·S + block] = A dY Aᵀ`.
     private func transformGradient(_ dm: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, n0: Int, count groupCount: Int, od: Int, plane: Int) {
-        let cout = g.outChannels, s = plane / cout, o = plane % cout, lanes = self.lanes
+        let cout = g.outChannels, s = plane / cout, o = plane % cout
         let cols = groupCount * tilePlane, xiStride = cout * cols, outH = g.output.h, outW = g.output.w
         let source = dy + (((n0 + s) * cout + o) * g.output.d + od) * outH * outW
         let target = dm + o * cols + s * tilePlane
