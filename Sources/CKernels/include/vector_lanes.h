@@ -19,13 +19,16 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i emotion3d_l
     return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(low), lane), _mm256_cmpgt_epi32(_mm256_set1_epi32(high), lane));
 }
 
-/// `p[lo..<hi]` in lanes `lo..<hi`, 0 in the others.
+/// `p[lo..<hi]` in lanes `lo..<hi`, 0 in the others (a plain load when that is all 8).
 __attribute__((target("avx2"), always_inline)) static inline emotion3d_float8 emotion3d_load_lanes(const float *p, long lo, long hi) {
+    if (lo <= 0 && hi >= 8) return (emotion3d_float8)_mm256_loadu_ps(p);
     return (emotion3d_float8)_mm256_maskload_ps(p, emotion3d_lanes_between(lo, hi));
 }
 
-/// Stores the first `count` lanes of `v` to `p`; the floats past them are not touched.
+/// Stores the first `count` lanes of `v` to `p` (a plain store when `count >= 8`); the floats
+/// past them are not touched.
 __attribute__((target("avx2"), always_inline)) static inline void emotion3d_store_lanes(float *p, emotion3d_float8 v, long count) {
+    if (count >= 8) return _mm256_storeu_ps(p, (__m256)v);
     _mm256_maskstore_ps(p, emotion3d_lanes_between(0, count), (__m256)v);
 }
 

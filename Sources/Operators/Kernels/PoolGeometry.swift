@@ -76,16 +76,9 @@ struct PoolGeometry {
                         let ow = max(0, min(next, paired - 8))
                         next = ow + 8
                         // The two taps of `lanes` windows from `start`.
-                        @inline(__always) func pair(_ start: Int) -> SIMD16<Float> {
-                            let p = source + start
-                            if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
-                            return SIMD16(lowHalf: emotion3d_load_lanes(p, 0, 2 * lanes), highHalf: emotion3d_load_lanes(p + 8, 0, 2 * lanes - 8))
-                        }
-                        @inline(__always) func store(_ v: V, _ target: UnsafeMutablePointer<Float>) {
-                            if lanes == 8 { UnsafeMutableRawPointer(target).storeBytes(of: v, as: V.self) } else { emotion3d_store_lanes(target, v, lanes) }
-                        }
+                        @inline(__always) func pair(_ start: Int) -> (even: V, odd: V) { columnPairs(source + start, width: 2 * lanes, from: 0) }
                         let firstPair = pair(rowStart(0, 0) + 2 * ow)
-                        var best = firstPair.evenHalf
+                        var best = firstPair.even
                         if let offsetRow {
                             var offset = lane + Float(rowStart(0, 0) + 2 * ow)
                             @inline(__always) func fold(_ v: V, _ at: V) {
@@ -93,28 +86,28 @@ struct PoolGeometry {
                                 best.replace(with: v, where: wins)
                                 offset.replace(with: at, where: wins)
                             }
-                            fold(firstPair.oddHalf, offset + 1)
+                            fold(firstPair.odd, offset + 1)
                             for a in 0..<k.d {
                                 for b in 0..<k.h where a > 0 || b > 0 {
                                     let start = rowStart(a, b) + 2 * ow
                                     let taps = pair(start), here = lane + Float(start)
-                                    fold(taps.evenHalf, here)
-                                    fold(taps.oddHalf, here + 1)
+                                    fold(taps.even, here)
+                                    fold(taps.odd, here + 1)
                                 }
                             }
-                            store(offset, offsetRow + ow)
+                            emotion3d_store_lanes(offsetRow + ow, offset, lanes)
                         } else {
                             @inline(__always) func fold(_ v: V) { best.replace(with: v, where: (v .> best) .| (v .!= v)) }
-                            fold(firstPair.oddHalf)
+                            fold(firstPair.odd)
                             for a in 0..<k.d {
                                 for b in 0..<k.h where a > 0 || b > 0 {
                                     let taps = pair(rowStart(a, b) + 2 * ow)
-                                    fold(taps.evenHalf)
-                                    fold(taps.oddHalf)
+                                    fold(taps.even)
+                                    fold(taps.odd)
                                 }
                             }
                         }
-                        store(best, row + ow)
+                        emotion3d_store_lanes(row + ow, best, lanes)
                     }
                     if paired < output.w {
                         let corner = rowStart(0, 0)

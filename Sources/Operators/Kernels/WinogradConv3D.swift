@@ -450,15 +450,6 @@ struct WinogradConv3D {
         }
     }
 
-    /// Columns `from + 2l` (even) and `from + 2l + 1` (odd) of `row` for lanes `l < 8`, 0 outside
-    /// `0..<width`: two masked loads, in registers (no lane goes through memory).
-    @inline(__always)
-    private func columnPairs(_ row: UnsafePointer<Float>, width: Int, from: Int) -> (even: SIMD8<Float>, odd: SIMD8<Float>) {
-        let lo = -from, hi = width - from
-        let pair = SIMD16(lowHalf: emotion3d_load_lanes(row + from, lo, hi), highHalf: emotion3d_load_lanes(row + from + 8, lo - 8, hi - 8))
-        return (pair.evenHalf, pair.oddHalf)
-    }
-
     /// Writes `B dV Bᵀ` of row `row` of the group (frame, channel, sample) to its input plane of `dx`.
     private func scatterInputGradient(
         _ dx: UnsafeMutablePointer<Float>, _ dv: UnsafePointer<Float>, n0: Int, count: Int, row: Int, worker: UnsafeMutablePointer<Float>
@@ -524,9 +515,7 @@ struct WinogradConv3D {
 
     /// The first `count` lanes from `p`, the rest 0.
     @inline(__always)
-    private func load(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
-        count == 8 ? load(p) : emotion3d_load_lanes(p, 0, count)
-    }
+    private func load(_ p: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> { emotion3d_load_lanes(p, 0, count) }
 
     /// Lanes to store of the 8 blocks from column `b` of block row `by` into a plane's part of a
     /// row of `V` or `dM`: all 8 while they stay inside the plane, since what spills past a block
@@ -541,9 +530,7 @@ struct WinogradConv3D {
 
     /// Stores the first `count` lanes.
     @inline(__always)
-    private func store(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, _ count: Int) {
-        count == 8 ? store(p, v) : emotion3d_store_lanes(p, v, count)
-    }
+    private func store(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>, _ count: Int) { emotion3d_store_lanes(p, v, count) }
 
     @inline(__always)
     private func add(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) { store(p, load(p) + v) }
